@@ -44,11 +44,9 @@ def test_installed_wheel_composes_config_outside_the_repo(wheel: Path, tmp_path:
 import sys
 sys.path.insert(0, {str(target)!r})
 import aqnet
-from hydra import compose, initialize_config_module
+from aqnet.config import compose
 assert aqnet.__file__.startswith({str(target)!r}), aqnet.__file__
-with initialize_config_module("aqnet.conf", version_base=None):
-    cfg = compose("config", overrides=["data=benchmark_small"])
-print(cfg.data.benchmark)
+print(compose(["data=benchmark_small"]).data.benchmark)
 """
     # Only the wheel's copy of aqnet is importable: the repo is neither on the path nor the working directory.
     env = {**os.environ, "PYTHONPATH": str(target)}

@@ -1,0 +1,159 @@
+"""Builders: the composed config → the objects of one run. Each builder reads only its part of the config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import MLFlowLogger
+from omegaconf import DictConfig
+from rich.console import Console
+
+from aqnet.data.datamodule import AirQualityDataModule
+from aqnet.models.climax import BackboneConfig, Forecaster
+from aqnet.paths import benchmark_store_path
+from aqnet.tasks.forecast import ForecastTask, OptimConfig
+from aqnet.tasks.report import format_results_table
+from aqnet.tracking import mlflow as tracking
+from aqnet.training.progress import progress_callback, uses_progress_bar
+from aqnet.variables import VARIABLES
+
+
+def data_store(cfg: DictConfig) -> Path:
+    """The store to train on: the user's `data.path`, or the built-in benchmark (generated once, then reused)."""
+    if cfg.data.path:
+        return Path(cfg.data.path).expanduser().resolve()
+    from aqnet.data.synthetic import write_benchmark
+
+    path = benchmark_store_path(cfg.data.benchmark, cfg.data.benchmark_seed, Path(cfg.paths.root))
+    if not path.exists():
+        print(f"generating the {cfg.data.benchmark} benchmark store (once): {path}", flush=True)
+    return write_benchmark(path, size=cfg.data.benchmark, seed=cfg.data.benchmark_seed)
+
+
+def build_datamodule(cfg: DictConfig, store: Path) -> AirQualityDataModule:
+    data = cfg.data
+    return AirQualityDataModule(
+        path=store,
+        input_variables=list(data.inputs),
+        target_variables=list(data.targets),
+        train_years=list(data.train_years),
+        val_years=list(data.val_years),
+        test_years=list(data.test_years),
+        lead_hours=list(data.lead_hours),
+        batch_size=data.batch_size,
+        num_workers=data.num_workers,
+        seed=cfg.seed,
+        train_samples_per_epoch=data.train_samples_per_epoch,
+        cache_dir=Path(cfg.paths.root) / "data" / "cache",
+    )
+
+
+def build_model(cfg: DictConfig, datamodule: AirQualityDataModule) -> Forecaster:
+    b = cfg.backbone
+    transforms = {
+        name: ("log1p" if cfg.data.transform == "log1p" and VARIABLES[name].heavy_tailed else "none")
+        for name in cfg.data.inputs
+    }
+    return Forecaster(
+        input_names=list(cfg.data.inputs),
+        target_names=list(cfg.data.targets),
+        img_size=datamodule.grid_shape,
+        patch_size=b.patch_size,
+        backbone=BackboneConfig(
+            embed_dim=b.embed_dim,
+            depth=b.depth,
+            decoder_depth=b.decoder_depth,
+            num_heads=b.num_heads,
+            mlp_ratio=b.mlp_ratio,
+            drop_path=b.drop_path,
+            drop_rate=b.drop_rate,
+        ),
+        embed=cfg.embed.name,
+        statistics=datamodule.statistics,
+        transforms=transforms,
+        seed=cfg.seed,
+    )
+
+
+def build_task(cfg: DictConfig, model: Forecaster, datamodule: AirQualityDataModule) -> ForecastTask:
+    o = cfg.optim
+    optim = OptimConfig(
+        lr=o.lr,
+        weight_decay=o.weight_decay,
+        betas=tuple(o.betas),
+        warmup_steps=o.warmup_steps,
+        max_steps=cfg.trainer.max_steps,
+        min_lr_ratio=o.min_lr_ratio,
+        physics_lr=o.physics_lr,
+    )
+    return ForecastTask(model=model, lat=datamodule.lat, climatology=datamodule.climatology, optim=optim)
+
+
+def build_logger(
+    cfg: DictConfig, run_dir: Path, choices: Mapping[str, str | None], job_num: int
+) -> MLFlowLogger | None:
+    if cfg.logger.name == "none":
+        return None
+    return tracking.make_logger(cfg, run_dir, choices, job_num=job_num, sweep_id=None)
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, logger: MLFlowLogger | None) -> tuple[L.Trainer, ModelCheckpoint]:
+    t = cfg.trainer
+    checkpoints = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val/loss",
+        mode="min",
+        save_last=True,
+        auto_insert_metric_name=False,
+    )
+    progress = progress_callback(t.log_every_n_steps)
+    callbacks: list[Callback] = [checkpoints, progress]
+    if t.early_stopping_patience > 0:
+        callbacks.append(EarlyStopping(monitor="val/loss", mode="min", patience=t.early_stopping_patience))
+    trainer = L.Trainer(
+        default_root_dir=run_dir,
+        max_steps=t.max_steps,
+        max_epochs=t.max_epochs,
+        val_check_interval=t.val_check_interval,
+        check_val_every_n_epoch=None,  # validate by step count, across epoch boundaries
+        limit_val_batches=t.limit_val_batches,
+        limit_test_batches=t.limit_test_batches,
+        accumulate_grad_batches=t.accumulate_grad_batches,
+        gradient_clip_val=t.gradient_clip_val,
+        precision=t.precision,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        deterministic=t.deterministic,
+        log_every_n_steps=t.log_every_n_steps,
+        logger=logger if logger is not None else False,
+        callbacks=callbacks,
+        enable_progress_bar=uses_progress_bar(progress),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    return trainer, checkpoints
+
+
+def report(
+    cfg: DictConfig,
+    run_dir: Path,
+    metrics: Mapping[str, float],
+    checkpoints: ModelCheckpoint,
+    logger: MLFlowLogger | None,
+) -> None:
+    """The end of a run: the results table, where things are, and the best checkpoint in MLflow."""
+    console = Console()
+    console.print(format_results_table(metrics, split="test"))
+    console.print(f"run directory: {run_dir}")
+    if checkpoints.best_model_path:
+        console.print(f"best checkpoint: {checkpoints.best_model_path}")
+    if logger is not None:
+        tracking.log_artifact(logger, Path(checkpoints.best_model_path), "checkpoints")
+        uri = tracking.tracking_uri(cfg)
+        console.print(f"MLflow run {logger.run_id} in {uri}  (browse: {tracking.mlflow_env_hint(uri)})")

@@ -1,0 +1,28 @@
+"""`aqnet-train`: train and test one forecaster; `-m` runs a sweep.
+
+aqnet-train                                     the default: tiny benchmark, tiny backbone, a few CPU minutes
+aqnet-train backbone=climax_base seed=1        any key=value override (see docs/configuration.md)
+aqnet-train -m physics_bias=none,topoflow seed=0,1,2
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from aqnet.cli.hydra_app import run_hydra_app
+
+
+@hydra.main(version_base="1.3", config_path="pkg://aqnet.conf", config_name="config")
+def _app(cfg: DictConfig) -> float | None:
+    from aqnet.train import train
+
+    return train(cfg).get("val/loss")
+
+
+def main() -> int:
+    return run_hydra_app(_app)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

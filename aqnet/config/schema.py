@@ -1,0 +1,130 @@
+"""The typed schema of one run (dataclasses registered in Hydra's ConfigStore).
+
+conf/config.yaml starts its defaults list with `schema`, so every YAML option and every command-line override is
+merged into these dataclasses: an unknown key or a wrong type fails at composition, before any data is read.
+Checks that need more than a type (a patch that must divide the grid, lr > 0) live in aqnet.config.validate.
+Keys that later features add belong here, not behind a `+` on the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from aqnet.variables import INPUT_VARIABLES, LEAD_HOURS, POLLUTANTS
+
+
+@dataclass
+class PathsConfig:
+    root: str = "aqnet-runs"  # absolute after composition; $AQNET_ROOT by default (conf/paths/default.yaml)
+
+
+@dataclass
+class DataConfig:
+    path: str | None = None  # a zarr store; None → the built-in benchmark under paths.root/data
+    benchmark: str | None = "tiny"  # tiny | small | full, used when path is None
+    benchmark_seed: int = 0
+    inputs: list[str] = field(default_factory=lambda: list(INPUT_VARIABLES))
+    targets: list[str] = field(default_factory=lambda: list(POLLUTANTS))
+    lead_hours: list[int] = field(default_factory=lambda: list(LEAD_HOURS))
+    train_years: list[int] = field(default_factory=lambda: [2013, 2014, 2015, 2016])
+    val_years: list[int] = field(default_factory=lambda: [2017])
+    test_years: list[int] = field(default_factory=lambda: [2018])
+    batch_size: int = 8
+    num_workers: int = 2
+    train_samples_per_epoch: int | None = None  # None: every valid (init, lead) pair once per epoch
+    transform: str = "log1p"  # log1p | none: applied to heavy-tailed variables before standardising
+
+
+@dataclass
+class BackboneConfig:
+    name: str = "climax_tiny"
+    embed_dim: int = 128
+    depth: int = 4
+    decoder_depth: int = 2
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    drop_path: float = 0.1
+    drop_rate: float = 0.1
+    patch_size: int = 2
+
+
+@dataclass
+class EmbedConfig:
+    name: str = "parallel"  # variable (one conv per variable) | parallel (one grouped conv)
+
+
+@dataclass
+class PhysicsBiasConfig:
+    name: str = "none"
+
+
+@dataclass
+class FinetuneConfig:
+    name: str = "none"
+    checkpoint: str | None = None
+
+
+@dataclass
+class ClusterConfig:
+    name: str = "local"
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    warmup_steps: int = 20
+    min_lr_ratio: float = 0.05  # cosine floor as a fraction of lr
+    physics_lr: float = 1e-2  # own group for physics parameters (alpha, beta): own LR, no weight decay
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 300  # the budget is in optimiser steps, not wall-clock, so runs are reproducible
+    max_epochs: int = -1
+    val_check_interval: int = 100  # validate every N training batches (and at the end)
+    limit_val_batches: int | None = None  # at most this many batches per validation; None = every sample
+    limit_test_batches: int | None = None
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: float = 1.0
+    precision: str = "32-true"
+    accelerator: str = "cpu"
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    early_stopping_patience: int = 0  # validations without improvement of val/loss before stopping; 0 = off
+    log_every_n_steps: int = 10
+    deterministic: bool = True
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "mlflow"  # mlflow | none
+    experiment_name: str | None = None  # default: the experiment preset's name
+    tracking_uri: str | None = None  # default: sqlite:///<paths.root>/mlflow.db
+
+
+@dataclass
+class RunConfig:
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    physics_bias: PhysicsBiasConfig = field(default_factory=PhysicsBiasConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    experiment: str = MISSING  # name of the experiment preset; the MLflow experiment unless logger says otherwise
+    seed: int = 0
+    run_id: str = MISSING  # submit time (UTC, microseconds) [+ job number]; names runs/<run_id>/
+
+
+def register_schema() -> None:
+    """Make the schema available to conf/config.yaml as the defaults entry `schema`."""
+    ConfigStore.instance().store(name="schema", node=RunConfig)

@@ -1,0 +1,84 @@
+"""Checks the types cannot express. Each failure is one ConfigError line naming the key and how to fix it."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+from aqnet.errors import ConfigError
+from aqnet.variables import VARIABLES
+
+BENCHMARK_SIZES = ("tiny", "small", "full")
+EMBEDS = ("variable", "parallel")
+TRANSFORMS = ("log1p", "none")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Validate a composed config before any data is read."""
+    data, backbone, optim, trainer = cfg.data, cfg.backbone, cfg.optim, cfg.trainer
+    _require(
+        not OmegaConf.is_missing(data, "path"),
+        "data=zarr needs the store's location: add data.path=/path/to/store.zarr",
+    )
+    if data.path is None:
+        _require(
+            data.benchmark in BENCHMARK_SIZES,
+            f"data.path is not set and data.benchmark={data.benchmark!r} is not one of {BENCHMARK_SIZES}; "
+            "for your own store use data=zarr data.path=/path/to/store.zarr",
+        )
+    unknown = [v for v in [*data.inputs, *data.targets] if v not in VARIABLES]
+    _require(not unknown, f"data.inputs/data.targets name unknown variables {unknown}; known: {list(VARIABLES)}")
+    missing = [t for t in data.targets if t not in data.inputs]
+    _require(
+        not missing,
+        f"data.targets {missing} are not among data.inputs; a target must also be an input "
+        "(its value at init time feeds the model and the persistence baseline)",
+    )
+    _require(len(set(data.inputs)) == len(data.inputs), f"data.inputs has duplicates: {list(data.inputs)}")
+    _require(bool(data.targets), "data.targets is empty")
+    _require(
+        bool(data.lead_hours) and all(h > 0 for h in data.lead_hours),
+        f"data.lead_hours={list(data.lead_hours)} must be a non-empty list of positive hours",
+    )
+    for split in ("train_years", "val_years", "test_years"):
+        _require(bool(data[split]), f"data.{split} is empty")
+    _require(data.transform in TRANSFORMS, f"data.transform={data.transform!r} must be one of {TRANSFORMS}")
+    _require(data.batch_size >= 1, f"data.batch_size={data.batch_size} must be >= 1")
+    _require(data.num_workers >= 0, f"data.num_workers={data.num_workers} must be >= 0")
+
+    _require(cfg.embed.name in EMBEDS, f"embed.name={cfg.embed.name!r} must be one of {EMBEDS}")
+    _require(backbone.patch_size >= 1, f"backbone.patch_size={backbone.patch_size} must be >= 1")
+    _require(
+        backbone.embed_dim % backbone.num_heads == 0,
+        f"backbone.embed_dim={backbone.embed_dim} is not divisible by backbone.num_heads={backbone.num_heads}",
+    )
+    _require(backbone.depth >= 1, f"backbone.depth={backbone.depth} must be >= 1")
+
+    _require(optim.lr > 0, f"optim.lr={optim.lr} must be > 0")
+    _require(optim.physics_lr > 0, f"optim.physics_lr={optim.physics_lr} must be > 0")
+    _require(optim.weight_decay >= 0, f"optim.weight_decay={optim.weight_decay} must be >= 0")
+    _require(0 <= optim.min_lr_ratio <= 1, f"optim.min_lr_ratio={optim.min_lr_ratio} must be within [0, 1]")
+    _require(optim.warmup_steps >= 0, f"optim.warmup_steps={optim.warmup_steps} must be >= 0")
+    _require(
+        trainer.max_steps > 0 or trainer.max_epochs > 0,
+        "trainer.max_steps and trainer.max_epochs are both unset; give a step budget (trainer.max_steps=N)",
+    )
+    _require(
+        trainer.accumulate_grad_batches >= 1,
+        f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches} must be >= 1",
+    )
+    _require(cfg.logger.name in ("mlflow", "none"), f"logger.name={cfg.logger.name!r} must be 'mlflow' or 'none'")
+
+
+def validate_grid(cfg: DictConfig, grid_shape: tuple[int, int]) -> None:
+    """The patch must tile the store's grid; checked once the store's metadata (not its data) is open."""
+    p, (h, w) = cfg.backbone.patch_size, grid_shape
+    _require(
+        h % p == 0 and w % p == 0,
+        f"backbone.patch_size={p} does not divide the grid {h}x{w} of the data store; "
+        f"choose a patch size that divides both {h} and {w}",
+    )

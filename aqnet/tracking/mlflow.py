@@ -1,0 +1,136 @@
+"""MLflow tracking (DESIGN: MLflow names, Paths).
+
+The store is sqlite at <paths.root>/mlflow.db with artifacts under <paths.root>/artifacts, created once under a lock
+(concurrent jobs race on sqlite's schema migration otherwise). Params are the resolved config flattened with `.`
+plus `choice.<group>=<option>` for every config-group choice; tags carry git sha, aqnet version, sweep id, job num.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import MLFlowLogger
+from omegaconf import DictConfig, OmegaConf
+
+import aqnet
+from aqnet.errors import ConfigError
+from aqnet.utils.atomic import file_lock
+
+MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
+
+
+def writable_root(root: str | Path) -> Path:
+    """paths.root, created if needed; a ConfigError naming it if it cannot be written."""
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise ConfigError(
+            f"paths.root={root} is not writable ({err.strerror or err}); "
+            "set AQNET_ROOT or paths.root=<a writable directory>"
+        ) from None
+    return root
+
+
+def tracking_uri(cfg: DictConfig) -> str:
+    return cfg.logger.tracking_uri or f"sqlite:///{Path(cfg.paths.root) / 'mlflow.db'}"
+
+
+def ensure_store(uri: str, root: Path) -> None:
+    """Create the sqlite schema once, under a lock, before any job writes to it."""
+    import mlflow
+
+    if not uri.startswith("sqlite:///"):
+        return
+    with file_lock(root / "mlflow.db"):
+        mlflow.MlflowClient(uri).search_experiments(max_results=1)
+
+
+def git_sha() -> str:
+    """The commit of the aqnet source that runs (with -dirty if modified); 'unknown' outside a checkout."""
+    src = Path(aqnet.__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from flatten(value, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), str(node)[:MAX_PARAM_CHARS]
+
+
+def run_params(cfg: DictConfig, choices: Mapping[str, str | None]) -> dict[str, str]:
+    params = dict(flatten(OmegaConf.to_container(cfg, resolve=True)))
+    params.update(
+        {
+            f"choice.{group}": str(option)
+            for group, option in choices.items()
+            if not group.startswith("hydra") and group not in ("schema",)
+        }
+    )
+    return params
+
+
+def make_logger(
+    cfg: DictConfig, run_dir: Path, choices: Mapping[str, str | None], job_num: int, sweep_id: str | None
+) -> MLFlowLogger:
+    """An MLFlowLogger whose run already carries params and tags, and the resolved config as an artifact."""
+    root = Path(cfg.paths.root)
+    uri = tracking_uri(cfg)
+    ensure_store(uri, root)
+    tags = {
+        "git_sha": git_sha(),
+        "aqnet_version": aqnet.__version__,
+        "job_num": str(job_num),
+        "run_id": cfg.run_id,
+        "sweep_id": sweep_id or "none",
+        "run_dir": str(run_dir),
+    }
+    logger = MLFlowLogger(
+        experiment_name=cfg.logger.experiment_name or cfg.experiment,
+        tracking_uri=uri,
+        run_name=cfg.run_id,
+        tags=tags,
+        artifact_location=(root / "artifacts").as_uri() if uri.startswith("sqlite") else None,
+        log_model=False,
+    )
+    client, run_id = logger.experiment, logger.run_id
+    from mlflow.entities import Param
+
+    params = [Param(k, v) for k, v in sorted(run_params(cfg, choices).items())]
+    for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+        client.log_batch(run_id, params=params[start : start + 100])
+    client.log_artifact(run_id, str(run_dir / "config.yaml"))
+    (run_dir / "mlflow_run_id").write_text(run_id + "\n")
+    return logger
+
+
+def log_artifact(logger: MLFlowLogger | None, path: Path, artifact_path: str | None = None) -> None:
+    if logger is not None and path.exists():
+        logger.experiment.log_artifact(logger.run_id, str(path), artifact_path)
+
+
+def mlflow_env_hint(uri: str) -> str:
+    """The command that opens the store in the MLflow UI."""
+    return f"mlflow ui --backend-store-uri {uri}"
+
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars spam log files

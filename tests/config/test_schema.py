@@ -1,0 +1,80 @@
+"""The config tree composes into the typed schema; bad keys, types and values fail with a named key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+
+from aqnet.config import compose, validate_config, validate_grid
+from aqnet.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+@pytest.mark.parametrize(
+    "override",
+    [f"{group}={option.stem}" for group in GROUPS for option in sorted((CONF / group).glob("*.yaml"))],
+)
+def test_every_option_of_every_group_composes_and_validates(override: str) -> None:
+    extra = ["data.path=/some/store.zarr"] if override == "data=zarr" else []
+    cfg = compose([override, *extra])
+    validate_config(cfg)
+
+
+def test_default_is_the_quickstart_on_the_tiny_benchmark() -> None:
+    cfg = compose()
+    assert cfg.experiment == "quickstart"
+    assert cfg.data.benchmark == "tiny" and cfg.data.path is None
+    assert cfg.backbone.name == "climax_tiny" and cfg.embed.name == "parallel"
+    assert Path(cfg.paths.root).is_absolute()
+
+
+def test_paths_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AQNET_ROOT", str(tmp_path / "elsewhere"))
+    assert compose().paths.root == str(tmp_path / "elsewhere")
+
+
+def test_backbone_presets_match_the_seeds_and_released_climax() -> None:
+    base, big = compose(["backbone=climax_base"]).backbone, compose(["backbone=climax_1024"]).backbone
+    assert (base.embed_dim, base.depth, base.num_heads) == (768, 6, 8)
+    assert (big.embed_dim, big.depth, big.num_heads) == (1024, 8, 16)
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [("foo=1", "foo"), ("data.nope=3", "nope"), ("trainer.max_steps=abc", "trainer.max_steps")],
+)
+def test_unknown_keys_and_wrong_types_fail_at_composition(override: str, named: str) -> None:
+    with pytest.raises(ConfigCompositionException) as info:
+        compose([override])
+    assert named in f"{info.value} {info.value.__cause__}"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (["optim.lr=0"], "optim.lr"),
+        (["optim.lr=-1e-3"], "optim.lr"),
+        (["data.targets=[pm25,xco2]"], "xco2"),
+        (["data.inputs=[u,v,pm10]", "data.targets=[pm25]"], "pm25"),
+        (["data=zarr"], "data.path"),
+        (["data.lead_hours=[]"], "data.lead_hours"),
+        (["backbone.embed_dim=130", "backbone.num_heads=4"], "backbone.num_heads"),
+        (["embed.name=conv3d"], "embed.name"),
+        (["trainer.max_steps=-1", "trainer.max_epochs=-1"], "trainer.max_steps"),
+    ],
+)
+def test_impossible_values_name_the_key(overrides: list[str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")) as info:
+        validate_config(compose(overrides))
+    assert "\n" not in str(info.value)
+
+
+def test_patch_must_divide_the_grid() -> None:
+    cfg = compose(["backbone.patch_size=3"])
+    with pytest.raises(ConfigError, match=r"backbone\.patch_size=3 does not divide the grid 32x64"):
+        validate_grid(cfg, (32, 64))
+    validate_grid(compose(), (32, 64))
