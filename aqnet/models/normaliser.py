@@ -9,8 +9,12 @@ Statistics format, per variable name::
     {"mean": m, "std": s}                                    # transform "none"
     {"mean": m, "std": s, "log1p_mean": lm, "log1p_std": ls} # transform "log1p" uses lm / ls
 
+Also accepted (converted by :func:`per_variable_statistics`): ``log_mean`` / ``log_std`` as aliases of the log1p
+keys, the column form ``{"mean": {name: m}, "std": {...}, "log_mean": {...}, "log_std": {...}}`` and any object
+with such ``mean`` / ``std`` / ``log_mean`` / ``log_std`` dict attributes (aqnet.data.stats.Statistics).
+
 With ``transform == "log1p"`` a value x becomes (log1p(x) - log1p_mean) / log1p_std; heavy-tailed fields
-(pollutants, population) are expected to be >= 0 (log1p is undefined below -1).
+(pollutants, population) are clipped at 0 before log1p, so for them the round trip is exact for x >= 0.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ class Normaliser(nn.Module):
     def __init__(
         self,
         names: Sequence[str],
-        statistics: Mapping[str, Mapping[str, float]] | None = None,
+        statistics: Mapping[str, Any] | Any | None = None,
         transforms: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
@@ -54,6 +58,7 @@ class Normaliser(nn.Module):
         self.transforms: tuple[str, ...] = tuple(transforms.get(n, "none") for n in self.names)
         self._index = {name: i for i, name in enumerate(self.names)}
 
+        statistics = per_variable_statistics(statistics)
         means, stds = [], []
         for name, transform in zip(self.names, self.transforms, strict=True):
             mean, std = _pick_statistics(name, transform, statistics)
@@ -83,8 +88,9 @@ class Normaliser(nn.Module):
     def normalise(self, x: Tensor, names: Sequence[str]) -> Tensor:
         """Physical units -> normalised units; x is [B, V, ...] in the order of ``names``."""
         mean, std, use_log = self._stats(x, names)
-        # Feed the unselected branch zeros so a large or negative value there cannot leak inf/NaN into gradients.
-        x = torch.where(use_log, torch.log1p(torch.where(use_log, x, 0.0)), x)
+        # log1p(max(x, 0)), as aqnet.data.stats computes the log statistics: a slightly negative concentration
+        # from interpolation must not become NaN. Zeros in the unselected branch keep inf/NaN out of gradients.
+        x = torch.where(use_log, torch.log1p(torch.where(use_log, x, 0.0).clamp(min=0.0)), x)
         return (x - mean) / std
 
     def denormalise(self, x: Tensor, names: Sequence[str]) -> Tensor:
@@ -109,6 +115,27 @@ class Normaliser(nn.Module):
     def extra_repr(self) -> str:
         logs = [n for n, t in zip(self.names, self.transforms, strict=True) if t == "log1p"]
         return f"variables={list(self.names)}, log1p={logs}"
+
+
+_ALIASES = {"log_mean": "log1p_mean", "log_std": "log1p_std"}
+
+
+def per_variable_statistics(statistics: Any) -> dict[str, dict[str, float]] | None:
+    """Normalise the accepted statistics layouts to ``{name: {"mean", "std", ["log1p_mean", "log1p_std"]}}``."""
+    if statistics is None:
+        return None
+    if not isinstance(statistics, Mapping):  # an object with dict attributes, e.g. data.stats.Statistics
+        statistics = {
+            k: getattr(statistics, k) for k in ("mean", "std", "log_mean", "log_std") if hasattr(statistics, k)
+        }
+    if isinstance(statistics.get("mean"), Mapping):  # column form: statistic -> name -> value
+        rows: dict[str, dict[str, float]] = {}
+        for key, column in statistics.items():
+            if isinstance(column, Mapping):
+                for name, value in column.items():
+                    rows.setdefault(name, {})[_ALIASES.get(key, key)] = float(value)
+        return rows
+    return {name: {_ALIASES.get(k, k): float(v) for k, v in row.items()} for name, row in statistics.items()}
 
 
 def _pick_statistics(

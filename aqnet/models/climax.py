@@ -1,0 +1,233 @@
+"""The ClimaX-style forecaster: physical inputs in, normalised target fields out.
+
+Pipeline (ClimaX, re-implemented; state-dict keys follow ClimaX where a counterpart exists):
+normalise → per-variable tokens [B, V, L, D] + var_embed → cross-attention over variables (var_query, var_agg)
+→ + pos_embed + lead_time_embed(lead/100) + time_embed(hour, day features) → dropout → blocks (block i may get an
+additive attention bias) → norm → head → unpatchify.
+
+Like ClimaX, the network predicts the normalised target field directly (not a residual on the current state);
+the task computes the loss in normalised units and :meth:`Forecaster.predict_physical` maps back to physical units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from aqnet.errors import ConfigError
+from aqnet.models.blocks import Block, drop_path_rates
+from aqnet.models.embed import VariableAggregation, build_variable_embed, sincos_1d, sincos_2d, time_features
+from aqnet.models.heads import PatchHead
+from aqnet.models.init import init_parameters
+from aqnet.models.normaliser import Normaliser
+
+
+class ModelConfigError(ConfigError, ValueError):
+    """An impossible model configuration: a ValueError for Python callers, one line for the CLI."""
+
+
+@dataclass
+class BackboneConfig:
+    embed_dim: int = 128
+    depth: int = 4
+    decoder_depth: int = 2
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    drop_path: float = 0.1
+    drop_rate: float = 0.1
+
+
+def climax_base(**overrides: float) -> BackboneConfig:
+    """TopoFlow / AQ-Net size: embed 768, depth 6, 8 heads, decoder depth 2 (≈52 M params at 128×256, p=2)."""
+    return replace(BackboneConfig(embed_dim=768, depth=6, decoder_depth=2, num_heads=8), **overrides)
+
+
+class Forecaster(nn.Module):
+    """ClimaX-style forecaster over named variables.
+
+    ``inputs`` are [B, V_in, H, W] in physical units, in the order of ``input_names``; predictions are
+    [B, V_out, H, W] in the order of ``target_names`` (a subset of the inputs, by name).
+    """
+
+    def __init__(
+        self,
+        input_names: Sequence[str],
+        target_names: Sequence[str],
+        img_size: tuple[int, int],
+        patch_size: int,
+        backbone: BackboneConfig,
+        embed: str = "parallel",
+        statistics: Mapping[str, Mapping[str, float]] | None = None,
+        transforms: Mapping[str, str] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.input_names: tuple[str, ...] = tuple(input_names)
+        self.target_names: tuple[str, ...] = tuple(target_names)
+        self.img_size: tuple[int, int] = (int(img_size[0]), int(img_size[1]))
+        self.patch_size = int(patch_size)
+        self.backbone = backbone
+        self.embed_kind = embed
+        self.seed = seed
+        _validate(self.input_names, self.target_names, self.img_size, self.patch_size, backbone, embed)
+
+        h, w = self.img_size
+        self.token_grid: tuple[int, int] = (h // self.patch_size, w // self.patch_size)
+        num_tokens = self.token_grid[0] * self.token_grid[1]
+        dim = backbone.embed_dim
+        self._input_index = {name: i for i, name in enumerate(self.input_names)}
+
+        self.normaliser = Normaliser(self.input_names, statistics, transforms)
+        self.token_embeds = build_variable_embed(embed, self.input_names, self.patch_size, dim)
+        self.var_embed = nn.Parameter(torch.zeros(1, len(self.input_names), dim))
+        self.var_query = nn.Parameter(torch.zeros(1, 1, dim))
+        self.var_agg = VariableAggregation(dim, backbone.num_heads)
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, dim))
+        self.lead_time_embed = nn.Linear(1, dim)
+        self.time_embed = nn.Linear(4, dim)  # not in ClimaX: (sin, cos) of hour of day and of day of year
+        self.pos_drop = nn.Dropout(backbone.drop_rate)
+        self.blocks = nn.ModuleList(
+            Block(dim, backbone.num_heads, backbone.mlp_ratio, drop=backbone.drop_rate, drop_path=rate)
+            for rate in drop_path_rates(backbone.drop_path, backbone.depth)
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.head = PatchHead(dim, backbone.decoder_depth, len(self.target_names), self.patch_size, self.token_grid)
+        self.reset_parameters()
+
+    # ----------------------------------------------------------------------------------------------- init
+    def fixed_initial_values(self) -> dict[str, Tensor]:
+        """Deterministic initial values: sin-cos embeddings (as ClimaX) and the zero variable query."""
+        dim = self.backbone.embed_dim
+        return {
+            "pos_embed": sincos_2d(dim, *self.token_grid).unsqueeze(0),
+            "var_embed": sincos_1d(dim, torch.arange(len(self.input_names))).unsqueeze(0),
+            "var_query": torch.zeros(1, 1, dim),
+        }
+
+    def reset_parameters(self) -> list[str]:
+        """Re-initialise every parameter from ``self.seed`` (see :mod:`aqnet.models.init`)."""
+        return init_parameters(self, self.seed, self.fixed_initial_values())
+
+    # ------------------------------------------------------------------------------------- forward parts
+    def aggregate_variables(self, tokens: Tensor) -> Tensor:
+        """[B, V, L, D] -> [B, L, D]: one learned query attends over the V variable tokens of each patch."""
+        b, v, length, d = tokens.shape
+        per_patch = tokens.permute(0, 2, 1, 3).reshape(b * length, v, d)
+        query = self.var_query.expand(b * length, -1, -1)
+        return self.var_agg(query, per_patch).view(b, length, d)
+
+    def patch_means(self, inputs: Tensor, name: str) -> Tensor:
+        """Patch-mean of the raw (physical-unit) input ``name``: [B, V_in, H, W] -> [B, L], tokens row-major.
+
+        For physics biases, which read metres and m/s, never normalised values.
+        """
+        field = inputs[:, self.input_index(name)].unsqueeze(1)
+        return F.avg_pool2d(field, self.patch_size).flatten(1)
+
+    def block_bias(self, block_index: int, inputs: Tensor) -> Tensor | None:
+        """Additive attention bias for block ``block_index`` (broadcastable to [B, heads, L, L]), or None.
+
+        Hook for physics biases: ``inputs`` are in physical units. The plain backbone uses none.
+        """
+        return None
+
+    def encode(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
+        """Physical inputs [B, V_in, H, W] -> normed token features [B, L, D]."""
+        self._check_inputs(inputs)
+        x = self.normaliser.normalise(inputs, self.input_names)
+        tokens = self.token_embeds(x, self.input_names)  # [B, V, L, D]
+        var_ids = torch.tensor(self.token_embeds.indices(self.input_names), device=tokens.device)
+        tokens = tokens + self.var_embed[:, var_ids].unsqueeze(2)
+        x = self.aggregate_variables(tokens) + self.pos_embed
+        lead = lead_hours.to(x.dtype).reshape(-1, 1) / 100.0  # ClimaX scales lead hours by 1/100
+        x = x + self.lead_time_embed(lead).unsqueeze(1)
+        x = x + self.time_embed(time_features(hour_of_day, day_of_year).to(x.dtype)).unsqueeze(1)
+        x = self.pos_drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, attn_bias=self.block_bias(i, inputs))
+        return self.norm(x)
+
+    def forward(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
+        """inputs in PHYSICAL units [B, V_in, H, W] -> predictions in NORMALISED units [B, V_out, H, W]."""
+        return self.head(self.encode(inputs, lead_hours, hour_of_day, day_of_year))
+
+    def predict_physical(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
+        """Predictions in physical units [B, V_out, H, W] (the normaliser's inverse applied to :meth:`forward`)."""
+        return self.denormalise_targets(self(inputs, lead_hours, hour_of_day, day_of_year))
+
+    def normalise_targets(self, targets: Tensor) -> Tensor:
+        """Physical targets [B, V_out, H, W] -> normalised units, to compare with :meth:`forward`."""
+        return self.normaliser.normalise(targets, self.target_names)
+
+    def denormalise_targets(self, predictions: Tensor) -> Tensor:
+        return self.normaliser.denormalise(predictions, self.target_names)
+
+    # --------------------------------------------------------------------------------------------- utils
+    def input_index(self, name: str) -> int:
+        try:
+            return self._input_index[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not an input variable; inputs: {list(self.input_names)}") from None
+
+    def _check_inputs(self, inputs: Tensor) -> None:
+        expected = (len(self.input_names), *self.img_size)
+        if inputs.ndim != 4 or tuple(inputs.shape[1:]) != expected:
+            raise ValueError(
+                f"inputs have shape {tuple(inputs.shape)}; expected [B, {expected[0]}, {expected[1]}, "
+                f"{expected[2]}] for variables {list(self.input_names)}"
+            )
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameter elements (buffers such as normalisation statistics are not counted)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_forecaster_parameters(
+    input_names: Sequence[str],
+    target_names: Sequence[str],
+    img_size: tuple[int, int],
+    patch_size: int,
+    backbone: BackboneConfig,
+    embed: str = "parallel",
+) -> int:
+    """Parameter count of a Forecaster built on the meta device: no memory, no initialisation cost."""
+    with torch.device("meta"):
+        model = Forecaster(input_names, target_names, img_size, patch_size, backbone, embed=embed)
+    return count_parameters(model)
+
+
+def _validate(
+    inputs: tuple[str, ...],
+    targets: tuple[str, ...],
+    img_size: tuple[int, int],
+    patch_size: int,
+    backbone: BackboneConfig,
+    embed: str,
+) -> None:
+    if len(set(inputs)) != len(inputs):
+        raise ModelConfigError(f"model.input_names has duplicates: {list(inputs)}")
+    if not targets:
+        raise ModelConfigError("model.target_names is empty; name at least one target variable")
+    for name in targets:
+        if name not in inputs:
+            raise ModelConfigError(
+                f"target variable {name!r} is not among the input variables {list(inputs)}; "
+                "add it to the inputs or remove it from the targets"
+            )
+    h, w = img_size
+    if patch_size < 1 or h % patch_size or w % patch_size:
+        raise ModelConfigError(
+            f"patch_size {patch_size} must divide both grid height H={h} and width W={w}; "
+            "choose a patch size that divides both"
+        )
+    if backbone.embed_dim % backbone.num_heads:
+        raise ModelConfigError(f"embed_dim {backbone.embed_dim} is not divisible by num_heads {backbone.num_heads}")
+    if backbone.embed_dim % 4:
+        raise ModelConfigError(f"embed_dim {backbone.embed_dim} must be divisible by 4 (2-D sin-cos embedding)")
+    if embed not in ("serial", "parallel"):
+        raise ModelConfigError(f"model.embed {embed!r} is unknown; choose 'serial' or 'parallel'")
