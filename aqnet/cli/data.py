@@ -53,7 +53,7 @@ def _synth(args: argparse.Namespace) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> None:
-    from aqnet.data.store import inspect_store
+    from aqnet.data.report import inspect_store
 
     print(inspect_store(args.store.expanduser().resolve()).format())
 

@@ -1,0 +1,161 @@
+"""AirQualityDataModule: one validated store, year splits with the lead embargo, stats from the training years."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from aqnet.data.batch import collate_batch
+from aqnet.data.dataset import ForecastDataset
+from aqnet.data.samples import SPLITS, EpochSampler, SampleIndex, Splits, build_index
+from aqnet.data.stats import Climatology, Statistics, load_or_compute_statistics
+from aqnet.data.store import StoreHandle, open_store
+from aqnet.errors import DataError
+from aqnet.variables import LEAD_HOURS
+
+__all__ = ["AirQualityDataModule"]
+
+
+class AirQualityDataModule(lightning.LightningDataModule):
+    """Batches of :class:`aqnet.data.batch.Batch` from a zarr store, by variable name.
+
+    ``prepare_data`` (rank 0) and ``setup`` (every rank) both go through the caches, so the heavy validation scan
+    and the statistics are computed once per store fingerprint.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        input_variables: Sequence[str],
+        target_variables: Sequence[str],
+        train_years: Sequence[int] = (2013, 2014, 2015, 2016),
+        val_years: Sequence[int] = (2017,),
+        test_years: Sequence[int] = (2018,),
+        lead_hours: Sequence[int] = LEAD_HOURS,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        seed: int = 0,
+        train_samples_per_epoch: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        eval_batch_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.path = Path(path).expanduser()
+        self.input_variables = tuple(input_variables)
+        self.target_variables = tuple(target_variables)
+        if not self.input_variables or not self.target_variables:
+            raise DataError("data.input_variables and data.target_variables must each name at least one variable")
+        self.splits = Splits(tuple(train_years), tuple(val_years), tuple(test_years))
+        self.lead_hours = tuple(int(h) for h in lead_hours)
+        if not self.lead_hours or min(self.lead_hours) <= 0:
+            raise DataError(f"data.lead_hours must be positive hours, got {list(lead_hours)}")
+        self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size or batch_size)
+        self.num_workers, self.seed = int(num_workers), int(seed)
+        self.train_samples_per_epoch = train_samples_per_epoch
+        self.cache_dir = cache_dir
+        self.pin_memory, self.persistent_workers = pin_memory, persistent_workers and num_workers > 0
+        self.handle: StoreHandle | None = None
+        self.indexes: dict[str, SampleIndex] = {}
+        self._statistics: Statistics | None = None
+        self._climatology: Climatology | None = None
+        self.datasets: dict[str, ForecastDataset] = {}
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.input_variables, *self.target_variables)))
+
+    def _load(self) -> None:
+        if self.handle is not None:
+            return
+        # cheap structure checks and split/lead checks first, the heavy (cached) scan afterwards
+        handle = open_store(self.path, self.variables, cache_dir=self.cache_dir, scan=False)
+        indexes = {s: build_index(handle.times, s, self.splits.years(s), self.lead_hours, handle.path) for s in SPLITS}
+        handle.validate()
+        stats, clim = load_or_compute_statistics(handle, self.variables, self.splits.train, self.target_variables)
+        self.handle, self.indexes, self._statistics, self._climatology = handle, indexes, stats, clim
+
+    def prepare_data(self) -> None:
+        self._load()
+
+    def setup(self, stage: str | None = None) -> None:
+        self._load()
+        assert self.handle is not None and self._statistics is not None
+        for split in SPLITS:
+            if split not in self.datasets:
+                self.datasets[split] = ForecastDataset(
+                    self.handle, self.indexes[split], self.input_variables, self.target_variables, self._statistics.mean
+                )
+
+    # -- what the model and task need -------------------------------------------------------------------------
+    def _require(self) -> StoreHandle:
+        if self.handle is None:
+            self._load()
+        assert self.handle is not None
+        return self.handle
+
+    @property
+    def statistics(self) -> Statistics:
+        self._require()
+        assert self._statistics is not None
+        return self._statistics
+
+    @property
+    def climatology(self) -> Climatology:
+        self._require()
+        assert self._climatology is not None
+        return self._climatology
+
+    @property
+    def lat(self) -> torch.Tensor:
+        return torch.as_tensor(self._require().lat, dtype=torch.float32)
+
+    @property
+    def lon(self) -> torch.Tensor:
+        return torch.as_tensor(self._require().lon, dtype=torch.float32)
+
+    @property
+    def mask(self) -> torch.Tensor | None:
+        mask = self._require().mask
+        return None if mask is None else torch.from_numpy(np.ascontiguousarray(mask))
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        return self._require().grid_shape
+
+    # -- loaders ------------------------------------------------------------------------------------------------
+    def _loader(self, split: str, sampler: EpochSampler | None, batch_size: int) -> DataLoader:
+        if split not in self.datasets:
+            self.setup()
+        return DataLoader(
+            self.datasets[split],
+            batch_size=batch_size,
+            sampler=sampler,
+            shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=collate_batch,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            drop_last=False,
+        )
+
+    def train_sampler(self) -> EpochSampler:
+        if "train" not in self.datasets:
+            self.setup()
+        return EpochSampler(len(self.datasets["train"]), seed=self.seed, num_samples=self.train_samples_per_epoch)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.train_sampler(), self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", None, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", None, self.eval_batch_size)

@@ -1,0 +1,111 @@
+"""Per-sample reads: a map-style Dataset over one split's (init, lead) pairs.
+
+The zarr store is opened on first ``__getitem__`` in each process (DataLoader workers included) with
+``chunks=None``: xarray's lazy indexing then reads exactly the chunks holding the requested frame, without building
+a dask graph per sample. Open handles are never pickled (``__getstate__`` drops them). Each frame is reordered to
+ascending lat/lon with a numpy take and converted to canonical units; static fields are read once per process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from aqnet.data.samples import SampleIndex
+from aqnet.data.store import StoreHandle, open_dataset
+from aqnet.errors import DataError
+
+__all__ = ["ForecastDataset"]
+
+
+class ForecastDataset(torch.utils.data.Dataset):
+    """Sample k = inputs at the init time (+ static fields), targets at init + lead, as a dict for collate."""
+
+    def __init__(
+        self,
+        handle: StoreHandle,
+        index: SampleIndex,
+        input_variables: Sequence[str],
+        target_variables: Sequence[str],
+        fill_values: dict[str, float],
+    ) -> None:
+        self.path = handle.path
+        self.layout = handle.layout
+        self.conversions = dict(handle.conversions)
+        self.index = index
+        self.input_names = tuple(input_variables)
+        self.target_names = tuple(target_variables)
+        self.static = {n for n in (*self.input_names, *self.target_names) if "time" not in handle.dataset[n].dims}
+        if self.static & set(self.target_names):
+            raise DataError(f"static variable(s) {sorted(self.static & set(self.target_names))} cannot be targets")
+        self.fill = np.array([fill_values[n] for n in self.input_names], dtype=np.float32)[:, None, None]
+        self.times = handle.times.astype("datetime64[s]").astype(np.int64)
+        self.mask = handle.mask
+        self._ds: xr.Dataset | None = None
+        self._pid: int | None = None
+        self._static_frames: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(_ds=None, _pid=None, _static_frames={})  # workers open their own handle
+        return state
+
+    def _open(self) -> xr.Dataset:
+        if self._ds is None or self._pid != os.getpid():
+            self._ds, _ = open_dataset(self.path, chunks=None)
+            self._pid = os.getpid()
+            self._static_frames = {n: self._read(n, None) for n in self.static}
+        return self._ds
+
+    def _read(self, name: str, t: int | None) -> np.ndarray:
+        """One [H, W] frame in canonical units and order (float32)."""
+        arr = self._ds[name] if t is None else self._ds[name].isel(time=t)
+        try:
+            values = np.asarray(arr.transpose("lat", "lon").values, dtype=np.float64)
+        except Exception as err:
+            when = "" if t is None else f" at {np.datetime64(int(self.times[t]), 's')}"
+            raise DataError(
+                f"reading variable {name!r}{when} from store {self.path} failed (corrupt chunk?): "
+                f"{type(err).__name__}: {str(err)[:200]}"
+            ) from None
+        values = self.layout.reorder(values)
+        if name in self.conversions:
+            values = self.conversions[name](values)
+        if name == "lon2d" and self.layout.wrap_lon:
+            values = (values + 180.0) % 360.0 - 180.0
+        return values.astype(np.float32)
+
+    def _stack(self, names: Sequence[str], t: int) -> np.ndarray:
+        return np.stack([self._static_frames[n] if n in self.static else self._read(n, t) for n in names])
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        self._open()
+        t0, t1 = int(self.index.init_index[k]), int(self.index.valid_index[k])
+        inputs, targets = self._stack(self.input_names, t0), self._stack(self.target_names, t1)
+        input_valid, target_valid = np.isfinite(inputs), np.isfinite(targets)
+        inputs = np.where(input_valid, inputs, self.fill)
+        targets = np.where(target_valid, targets, 0.0).astype(np.float32)
+        if self.mask is not None:
+            target_valid &= self.mask[None]
+        init = np.datetime64(int(self.times[t0]), "s")
+        day_of_year = (init.astype("datetime64[D]") - init.astype("datetime64[Y]")).astype(np.int64) + 1
+        return {
+            "inputs": torch.from_numpy(inputs),
+            "input_valid": torch.from_numpy(input_valid),
+            "targets": torch.from_numpy(targets),
+            "target_valid": torch.from_numpy(target_valid),
+            "lead_hours": torch.tensor(float(self.index.lead_hours[k]), dtype=torch.float32),
+            "init_time": torch.tensor(int(self.times[t0]), dtype=torch.int64),
+            "hour_of_day": torch.tensor((self.times[t0] % 86400) / 3600.0, dtype=torch.float32),
+            "day_of_year": torch.tensor(float(day_of_year), dtype=torch.float32),
+            "input_names": self.input_names,
+            "target_names": self.target_names,
+        }
