@@ -1,0 +1,146 @@
+"""AdamW parameter groups and the warm-up + cosine schedule."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from aqnet.tasks.optim import (
+    GROUP_NAMES,
+    OptimConfig,
+    build_optimizer,
+    build_scheduler,
+    classify_parameters,
+    warmup_cosine_factor,
+)
+
+
+class _Bias(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.tensor(0.5))
+        self.beta = nn.Parameter(torch.tensor(1.0))
+
+
+class _Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(4)
+        self.qkv = nn.Linear(4, 12)
+        self.bias = _Bias()  # an attention-bias module, named like the real one (blocks.0.attn.bias.alpha)
+
+
+class _Toy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(2, 4, 2, stride=2)
+        self.pos_embed = nn.Parameter(torch.zeros(1, 3, 4))
+        self.var_embed = nn.Parameter(torch.zeros(1, 2, 4))
+        self.var_query = nn.Parameter(torch.zeros(1, 1, 4))
+        self.table = nn.Embedding(5, 4)
+        self.blocks = nn.ModuleList([nn.ModuleDict({"attn": _Block()})])
+        self.physics_gate = nn.Linear(4, 1)
+        self.head = nn.Linear(4, 2)
+        self.betas_like = nn.Linear(4, 4)  # "beta" as a prefix is not a physics parameter
+        self.agg = nn.MultiheadAttention(4, 1)  # in_proj_weight is a weight matrix outside any Linear
+        self.proj_weights = nn.Parameter(torch.zeros(3, 4, 1, 2, 2))  # per-variable patch conv weights
+        self.proj_biases = nn.Parameter(torch.zeros(3, 4))
+
+
+def _names(groups):
+    return {g: {n for n, _ in ps} for g, ps in groups.items()}
+
+
+def test_parameters_are_classified_by_role():
+    groups = _names(classify_parameters(_Toy()))
+    assert groups["decay"] == {
+        "patch.weight",
+        "blocks.0.attn.qkv.weight",
+        "head.weight",
+        "betas_like.weight",
+        "agg.in_proj_weight",
+        "agg.out_proj.weight",
+        "proj_weights",
+    }
+    assert groups["physics"] == {
+        "blocks.0.attn.bias.alpha",
+        "blocks.0.attn.bias.beta",
+        "physics_gate.weight",
+        "physics_gate.bias",
+    }
+    assert {
+        "pos_embed",
+        "var_embed",
+        "var_query",
+        "table.weight",
+        "patch.bias",
+        "blocks.0.attn.norm.weight",
+        "blocks.0.attn.norm.bias",
+        "blocks.0.attn.qkv.bias",
+        "head.bias",
+        "proj_biases",
+        "agg.in_proj_bias",
+    } <= groups["no_decay"]
+    every = set().union(*groups.values())
+    assert every == {n for n, _ in _Toy().named_parameters()}
+    assert sum(map(len, groups.values())) == len(every)  # each parameter exactly once
+
+
+def test_optimizer_groups_have_their_own_lr_and_decay():
+    cfg = OptimConfig(lr=1e-3, weight_decay=0.1, physics_lr=1e-2)
+    opt = build_optimizer(_Toy(), cfg)
+    by_name = {g["name"]: g for g in opt.param_groups}
+    assert [g["name"] for g in opt.param_groups] == list(GROUP_NAMES)
+    assert by_name["decay"]["weight_decay"] == 0.1 and by_name["decay"]["lr"] == 1e-3
+    assert by_name["no_decay"]["weight_decay"] == 0.0 and by_name["no_decay"]["lr"] == 1e-3
+    assert by_name["physics"]["weight_decay"] == 0.0 and by_name["physics"]["lr"] == 1e-2
+
+
+def test_only_the_decay_group_shrinks_under_zero_gradient():
+    model = _Toy()
+    for p in model.parameters():
+        nn.init.constant_(p, 1.0)
+    opt = build_optimizer(model, OptimConfig(lr=0.1, weight_decay=0.5))
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    assert torch.allclose(model.head.weight, torch.full_like(model.head.weight, 1 - 0.1 * 0.5))
+    for p in (
+        model.head.bias,
+        model.pos_embed,
+        model.blocks[0]["attn"].norm.weight,
+        model.blocks[0]["attn"].bias.alpha,
+    ):
+        assert torch.equal(p, torch.ones_like(p))
+
+
+def test_empty_physics_group_is_kept_and_steps():
+    model = nn.Sequential(nn.Linear(3, 2), nn.LayerNorm(2))
+    opt = build_optimizer(model, OptimConfig())
+    assert [len(g["params"]) for g in opt.param_groups] == [1, 3, 0]
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+
+
+def test_schedule_warms_up_linearly_then_follows_the_cosine():
+    model = nn.Linear(2, 2)
+    opt = build_optimizer(model, OptimConfig(lr=1.0, physics_lr=2.0))
+    sched = build_scheduler(opt, warmup_steps=4, max_steps=12, min_lr_ratio=0.1)
+    lrs = []
+    for _ in range(15):
+        lrs.append(opt.param_groups[0]["lr"])
+        assert opt.param_groups[2]["lr"] == pytest.approx(2 * lrs[-1])  # physics follows the same shape
+        opt.step()
+        sched.step()
+    assert lrs[:5] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0])
+    assert lrs[8] == pytest.approx(0.1 + 0.9 * 0.5)  # half-way through the cosine
+    assert lrs[12] == pytest.approx(0.1) and lrs[14] == pytest.approx(0.1)  # floor after max_steps
+    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:], strict=False))
+
+
+def test_schedule_without_warmup_and_bad_arguments():
+    assert warmup_cosine_factor(0, 0, 10, 0.0) == pytest.approx(1.0)
+    assert warmup_cosine_factor(10, 0, 10, 0.0) == pytest.approx(0.0)
+    with pytest.raises(ValueError):
+        build_scheduler(build_optimizer(nn.Linear(1, 1), OptimConfig()), 1, 0, 0.1)
