@@ -14,7 +14,8 @@ from rich.console import Console
 from aqnet.data.datamodule import AirQualityDataModule
 from aqnet.models.climax import BackboneConfig, Forecaster
 from aqnet.paths import benchmark_store_path
-from aqnet.tasks.forecast import ForecastTask, OptimConfig
+from aqnet.tasks.forecast import ForecastTask
+from aqnet.tasks.optim import OptimConfig
 from aqnet.tasks.report import format_results_table
 from aqnet.tracking import mlflow as tracking
 from aqnet.training.progress import progress_callback, uses_progress_bar
@@ -89,7 +90,14 @@ def build_task(cfg: DictConfig, model: Forecaster, datamodule: AirQualityDataMod
         min_lr_ratio=o.min_lr_ratio,
         physics_lr=o.physics_lr,
     )
-    return ForecastTask(model=model, lat=datamodule.lat, climatology=datamodule.climatology, optim=optim)
+    return ForecastTask(
+        model=model,
+        lat=datamodule.lat,
+        target_names=list(cfg.data.targets),
+        lead_hours=list(cfg.data.lead_hours),
+        climatology=datamodule.climatology,
+        optim=optim,
+    )
 
 
 def build_logger(

@@ -11,10 +11,12 @@ from omegaconf import DictConfig, OmegaConf
 from aqnet import builders
 from aqnet.config.validate import validate_config, validate_grid
 from aqnet.tracking import mlflow as tracking
+from aqnet.training.console import quiet_console
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     validate_config(cfg)
+    quiet_console()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     tracking.writable_root(cfg.paths.root)
@@ -32,7 +34,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer, checkpoints = builders.build_trainer(cfg, run_dir, logger)
 
     trainer.fit(task, datamodule=datamodule)
-    trainer.test(task, datamodule=datamodule, ckpt_path="best" if checkpoints.best_model_path else None)
+    trainer.test(task, datamodule=datamodule, ckpt_path="best" if checkpoints.best_model_path else None, verbose=False)
     metrics = {**task.final_metrics, "val/loss": float(checkpoints.best_model_score or float("nan"))}
     builders.report(cfg, run_dir, metrics, checkpoints, logger)
     return metrics
