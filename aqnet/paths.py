@@ -10,7 +10,10 @@ paths.root/
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from aqnet.errors import ConfigError
 
 ROOT_ENV = "AQNET_ROOT"
 
@@ -32,3 +35,18 @@ def benchmark_store_path(size: str, seed: int, root: Path | None = None) -> Path
 def cache_dir(root: Path | None = None) -> Path:
     """Writable cache (validation reports, normalisation statistics), keyed by store fingerprint inside."""
     return data_dir(root) / "cache"
+
+
+def writable_root(root: str | Path) -> Path:
+    """paths.root, created if needed; a ConfigError naming it if it cannot be written."""
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise ConfigError(
+            f"paths.root={root} is not writable ({err.strerror or err}); "
+            "set AQNET_ROOT or paths.root=<a writable directory>"
+        ) from None
+    return root

@@ -10,7 +10,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from aqnet import builders
 from aqnet.config.validate import validate_config, validate_grid
-from aqnet.tracking import mlflow as tracking
 from aqnet.training.console import quiet_console
 
 
@@ -19,7 +18,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     quiet_console()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    tracking.writable_root(cfg.paths.root)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))  # the sidecar checkpoints rely on
 
     store = builders.data_store(cfg)

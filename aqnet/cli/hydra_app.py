@@ -7,9 +7,10 @@ one line, `aqnet: error: ...`, and a non-zero exit, so Hydra's reporter is repla
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import hydra._internal.utils as hydra_utils
 from hydra.errors import HydraException
@@ -18,6 +19,8 @@ from omegaconf.errors import OmegaConfBaseException
 from aqnet.config.resolvers import register_resolvers
 from aqnet.config.schema import register_schema
 from aqnet.errors import AqnetError, fail
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _NOISE = ("full_key:", "reference_type=", "object_type=", "To append to your config")
 
@@ -41,6 +44,19 @@ def _report(func: Callable[[], Any]) -> Any:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         fail(f"config: {_one_line(error)}")
+
+
+def user_errors_as_one_line(task: F) -> F:
+    """Wrap a Hydra task function: Hydra would add its own 'Error executing job' line to a raised AqnetError."""
+
+    @functools.wraps(task)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return task(*args, **kwargs)
+        except AqnetError as error:
+            fail(str(error))
+
+    return wrapped  # type: ignore[return-value]
 
 
 def run_hydra_app(app: Callable[[], Any]) -> int:

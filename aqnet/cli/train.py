@@ -10,10 +10,11 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from aqnet.cli.hydra_app import run_hydra_app
+from aqnet.cli.hydra_app import run_hydra_app, user_errors_as_one_line
 
 
 @hydra.main(version_base="1.3", config_path="pkg://aqnet.conf", config_name="config")
+@user_errors_as_one_line
 def _app(cfg: DictConfig) -> float | None:
     from aqnet.train import train
 

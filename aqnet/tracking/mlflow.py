@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,25 +17,9 @@ from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
 import aqnet
-from aqnet.errors import ConfigError
 from aqnet.utils.atomic import file_lock
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
-
-
-def writable_root(root: str | Path) -> Path:
-    """paths.root, created if needed; a ConfigError naming it if it cannot be written."""
-    root = Path(root)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-test-"):
-            pass
-    except OSError as err:
-        raise ConfigError(
-            f"paths.root={root} is not writable ({err.strerror or err}); "
-            "set AQNET_ROOT or paths.root=<a writable directory>"
-        ) from None
-    return root
 
 
 def tracking_uri(cfg: DictConfig) -> str:

@@ -1,0 +1,92 @@
+"""`aqnet-train` turns every user error into one line and a non-zero exit, before compute, writing nothing over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Runner, assert_one_line_error
+from tests.data.store_factory import corrupt_chunk, make_store, snapshot
+
+FAST = ["debug=fast", "logger=none"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (["foo=1"], "'foo'"),
+        (["data.nope=3"], "'nope'"),
+        (["trainer.max_steps=abc"], "trainer.max_steps"),
+        (["backbone=climax_huge"], "climax_huge"),
+        (["data.targets=[pm25,xco2]"], "xco2"),
+        (["data.inputs=[u,v,temp,pm10]", "data.targets=[pm25]"], "pm25"),
+        (["optim.lr=0"], "optim.lr"),
+        (["optim.lr=-0.001"], "optim.lr"),
+        (["data=zarr"], "data.path"),
+    ],
+)
+def test_config_errors(run_cli: Runner, root: Path, overrides: list[str], named: str) -> None:
+    assert_one_line_error(run_cli("aqnet-train", *overrides, *FAST), named)
+    assert not (root / "data").exists(), "no benchmark may be generated for a config that is wrong"
+
+
+def test_unwritable_output_root(run_cli: Runner, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me")
+    result = run_cli("aqnet-train", *FAST, env={"AQNET_ROOT": str(blocker / "root")})
+    assert_one_line_error(result, "paths.root", "not writable")
+    assert blocker.read_text() == "keep me"
+
+
+@pytest.fixture(scope="module")
+def good_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_store(tmp_path_factory.mktemp("stores") / "good.zarr", days=6)
+
+
+def test_patch_not_dividing_the_grid(run_cli: Runner, good_store: Path) -> None:
+    result = run_cli("aqnet-train", "data=zarr", f"data.path={good_store}", "backbone.patch_size=3", *FAST)
+    assert_one_line_error(result, "backbone.patch_size=3", "8x16")
+
+
+DEFECTS: dict[str, tuple[dict, str]] = {
+    "missing variable": ({"variables": ("u", "v", "pm25", "mask")}, "temp"),
+    "unconvertible unit": ({"units": {"so2": "kg kg-1"}}, "so2"),
+    "all-NaN field": ({"all_nan": "rh"}, "'rh'"),
+    "inf field": ({"inf_var": "v"}, "'v'"),
+    "duplicated times": ({"duplicate_time": True}, "duplicated times"),
+    "unsorted times": ({"unsorted_time": True}, "unsorted times"),
+    "split year absent": ({"years": (2013, 2014, 2015, 2016, 2017)}, "2018"),
+    "lead longer than the data": ({"days": 3}, "96 h"),
+}
+
+
+@pytest.mark.parametrize("defect", list(DEFECTS))
+def test_store_defects_reach_the_user_as_one_line(run_cli: Runner, tmp_path: Path, defect: str) -> None:
+    kwargs, named = DEFECTS[defect]
+    store = make_store(tmp_path / "store.zarr", **kwargs)
+    before = snapshot(store)
+    result = run_cli("aqnet-train", "data=zarr", f"data.path={store}", *FAST)
+    assert_one_line_error(result, named, str(store))
+    assert snapshot(store) == before
+
+
+def test_corrupt_chunk_names_store_and_variable(run_cli: Runner, tmp_path: Path) -> None:
+    store = make_store(tmp_path / "store.zarr", days=6)
+    corrupt_chunk(store, "temp")
+    before = snapshot(store)
+    result = run_cli("aqnet-train", "data=zarr", f"data.path={store}", *FAST)
+    assert_one_line_error(result, "'temp'", str(store))
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("kind", ["missing", "not zarr"])
+def test_store_path_problems(run_cli: Runner, tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "nowhere.zarr"
+    if kind == "not zarr":
+        path.mkdir()
+        (path / "notes.txt").write_text("not a store")
+    result = run_cli("aqnet-train", "data=zarr", f"data.path={path}", *FAST)
+    assert_one_line_error(result, str(path))
+    if kind == "not zarr":
+        assert (path / "notes.txt").read_text() == "not a store"
