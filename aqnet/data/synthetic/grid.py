@@ -1,0 +1,91 @@
+"""Benchmark sizes and the model grid (cell centres, metric spacing, real terrain)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aqnet.data.terrain import Terrain, regrid_terrain
+from aqnet.errors import DataError
+
+EARTH_RADIUS_M = 6.371e6
+DEFAULT_BOX: tuple[float, float, float, float] = (18.0, 50.0, 73.0, 137.0)  # lat_min, lat_max, lon_min, lon_max
+DEFAULT_YEARS: tuple[int, ...] = (2013, 2014, 2015, 2016, 2017, 2018)  # 2013-16 train, 2017 val, 2018 test
+
+
+@dataclass(frozen=True)
+class BenchmarkSize:
+    """One benchmark scale. Output times per year = days_per_year * 24 / time_step_hours."""
+
+    name: str
+    resolution_deg: float  # grid spacing in both directions
+    time_step_hours: int  # output interval
+    days_per_year: int  # simulated (kept) days per yearly block, starting Jan 1 00 UTC
+    internal_step_minutes: int  # transport/chemistry step (semi-Lagrangian is stable at any Courant number;
+    # the step is chosen for accuracy of the diurnal cycle and of the back-trajectories)
+    spinup_days: int  # simulated before Jan 1 from background concentrations, then discarded
+    n_cities: int
+    n_power_plants: int
+
+    def __post_init__(self) -> None:
+        if (self.time_step_hours * 60) % self.internal_step_minutes:
+            raise DataError(f"size {self.name!r}: output step must be a multiple of the internal step")
+
+
+SIZES: dict[str, BenchmarkSize] = {
+    "tiny": BenchmarkSize("tiny", 1.0, 6, 40, 180, 5, 60, 20),
+    "small": BenchmarkSize("small", 0.5, 3, 120, 45, 6, 120, 40),
+    "full": BenchmarkSize("full", 0.25, 1, 365, 30, 7, 240, 80),
+}
+
+
+def resolve_size(size: str | BenchmarkSize) -> BenchmarkSize:
+    if isinstance(size, BenchmarkSize):
+        return size
+    if size not in SIZES:
+        raise DataError(f"unknown benchmark size {size!r}; valid sizes: {', '.join(SIZES)}")
+    return SIZES[size]
+
+
+@dataclass(frozen=True)
+class Grid:
+    lat: np.ndarray  # (H,) ascending cell centres, degrees_north
+    lon: np.ndarray  # (W,) ascending cell centres, degrees_east
+    resolution_deg: float
+    dy: float  # m, meridional cell size (uniform)
+    dx: np.ndarray  # (H,) m, zonal cell size per row (shrinks poleward)
+    terrain: Terrain
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.lat.size, self.lon.size
+
+    @property
+    def cell_area(self) -> np.ndarray:
+        """(H, W) m2."""
+        return np.broadcast_to((self.dx * self.dy)[:, None], self.shape).copy()
+
+    @property
+    def lat2d(self) -> np.ndarray:
+        return np.broadcast_to(self.lat[:, None], self.shape).astype(np.float32)
+
+    @property
+    def lon2d(self) -> np.ndarray:
+        return np.broadcast_to(self.lon[None, :], self.shape).astype(np.float32)
+
+
+def build_grid(resolution_deg: float, box: tuple[float, float, float, float] | None = None) -> Grid:
+    """Cell-centred grid over ``box`` = (lat_min, lat_max, lon_min, lon_max) with real terrain."""
+    lat_min, lat_max, lon_min, lon_max = box or DEFAULT_BOX
+    if not (-90 <= lat_min < lat_max <= 90) or not (lon_min < lon_max <= lon_min + 360):
+        raise DataError(f"box {box} must be (lat_min, lat_max, lon_min, lon_max) with min < max, within -90..90")
+    n_lat = round((lat_max - lat_min) / resolution_deg)
+    n_lon = round((lon_max - lon_min) / resolution_deg)
+    if n_lat < 4 or n_lon < 4:
+        raise DataError(f"box {box} holds fewer than 4x4 cells at {resolution_deg} degrees; enlarge it")
+    lat = lat_min + (np.arange(n_lat) + 0.5) * resolution_deg
+    lon = lon_min + (np.arange(n_lon) + 0.5) * resolution_deg
+    step_m = EARTH_RADIUS_M * np.deg2rad(resolution_deg)
+    dx = step_m * np.cos(np.deg2rad(lat))
+    return Grid(lat=lat, lon=lon, resolution_deg=resolution_deg, dy=step_m, dx=dx, terrain=regrid_terrain(lat, lon))
