@@ -13,7 +13,7 @@ from rich.console import Console
 
 from aqnet.data.datamodule import AirQualityDataModule
 from aqnet.models.climax import BackboneConfig, Forecaster
-from aqnet.paths import benchmark_store_path
+from aqnet.paths import benchmark_store_path, cache_dir
 from aqnet.tasks.forecast import ForecastTask
 from aqnet.tasks.optim import OptimConfig
 from aqnet.tasks.report import format_results_table
@@ -48,7 +48,8 @@ def build_datamodule(cfg: DictConfig, store: Path) -> AirQualityDataModule:
         num_workers=data.num_workers,
         seed=cfg.seed,
         train_samples_per_epoch=data.train_samples_per_epoch,
-        cache_dir=Path(cfg.paths.root) / "data" / "cache",
+        cache_dir=cache_dir(Path(cfg.paths.root)),
+        memory_limit_mb=data.memory_limit_mb,
     )
 
 
@@ -76,6 +77,7 @@ def build_model(cfg: DictConfig, datamodule: AirQualityDataModule) -> Forecaster
         statistics=datamodule.statistics,
         transforms=transforms,
         seed=cfg.seed,
+        residual=b.residual,
     )
 
 

@@ -36,6 +36,7 @@ class DataConfig:
     num_workers: int = 2
     train_samples_per_epoch: int | None = None  # None: every valid (init, lead) pair once per epoch
     transform: str = "log1p"  # log1p | none: applied to heavy-tailed variables before standardising
+    memory_limit_mb: float = 2048.0  # decode the store once into memory when its variables fit (per run)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class BackboneConfig:
     drop_path: float = 0.1
     drop_rate: float = 0.1
     patch_size: int = 2
+    residual: bool = True  # predict the change from the init-time state (False: the field itself, as ClimaX)
 
 
 @dataclass

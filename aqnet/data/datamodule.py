@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from aqnet.data.batch import collate_batch
-from aqnet.data.dataset import ForecastDataset
+from aqnet.data.dataset import ForecastDataset, load_frames
 from aqnet.data.samples import SPLITS, EpochSampler, SampleIndex, Splits, build_index
 from aqnet.data.stats import Climatology, Statistics, load_or_compute_statistics
 from aqnet.data.store import StoreHandle, open_store
@@ -46,6 +46,7 @@ class AirQualityDataModule(lightning.LightningDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = False,
         eval_batch_size: int | None = None,
+        memory_limit_mb: float = 2048.0,
     ) -> None:
         super().__init__()
         self.path = Path(path).expanduser()
@@ -67,6 +68,7 @@ class AirQualityDataModule(lightning.LightningDataModule):
         self._statistics: Statistics | None = None
         self._climatology: Climatology | None = None
         self.datasets: dict[str, ForecastDataset] = {}
+        self.memory_limit_mb = float(memory_limit_mb)
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -88,11 +90,24 @@ class AirQualityDataModule(lightning.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self._load()
         assert self.handle is not None and self._statistics is not None
+        if self.datasets:
+            return
+        frames = load_frames(self.handle, self.variables) if self.fits_in_memory() else None
         for split in SPLITS:
-            if split not in self.datasets:
-                self.datasets[split] = ForecastDataset(
-                    self.handle, self.indexes[split], self.input_variables, self.target_variables, self._statistics.mean
-                )
+            self.datasets[split] = ForecastDataset(
+                self.handle,
+                self.indexes[split],
+                self.input_variables,
+                self.target_variables,
+                self._statistics.mean,
+                frames=frames,
+            )
+
+    def fits_in_memory(self) -> bool:
+        """Whether the dynamic variables, decoded to float32, fit `memory_limit_mb` (then they are read once)."""
+        ds = self._require().dataset
+        nbytes = sum(4 * ds[n].size for n in self.variables if "time" in ds[n].dims)
+        return nbytes <= self.memory_limit_mb * 2**20
 
     # -- what the model and task need -------------------------------------------------------------------------
     def _require(self) -> StoreHandle:

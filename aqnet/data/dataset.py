@@ -4,6 +4,10 @@ The zarr store is opened on first ``__getitem__`` in each process (DataLoader wo
 ``chunks=None``: xarray's lazy indexing then reads exactly the chunks holding the requested frame, without building
 a dask graph per sample. Open handles are never pickled (``__getstate__`` drops them). Each frame is reordered to
 ascending lat/lon with a numpy take and converted to canonical units; static fields are read once per process.
+
+A store small enough for memory (the tiny and small benchmarks) is better decoded once: :func:`load_frames` reads
+whole variables in canonical order and units, and every split's dataset shares them (forked DataLoader workers
+inherit them copy-on-write). Per-frame reads would otherwise decompress a whole time chunk for every frame.
 """
 
 from __future__ import annotations
@@ -23,6 +27,45 @@ from aqnet.errors import DataError
 __all__ = ["ForecastDataset"]
 
 
+def read_canonical(
+    ds: xr.Dataset,
+    handle_path: object,
+    layout: Any,
+    conversions: dict[str, Any],
+    name: str,
+    t: int | None,
+    times: np.ndarray | None = None,
+    whole: bool = False,
+) -> np.ndarray:
+    """Variable ``name`` at time index ``t`` ([H, W]), the static field (t None), or all times (whole=True)."""
+    arr = ds[name] if (t is None or whole) else ds[name].isel(time=t)
+    dims = ("time", "lat", "lon") if whole else ("lat", "lon")
+    try:
+        values = np.asarray(arr.transpose(*dims).values, dtype=np.float64 if not whole else np.float32)
+    except Exception as err:
+        when = "" if t is None or times is None else f" at {np.datetime64(int(times[t]), 's')}"
+        raise DataError(
+            f"reading variable {name!r}{when} from store {handle_path} failed (corrupt chunk?): "
+            f"{type(err).__name__}: {str(err)[:200]}"
+        ) from None
+    values = layout.reorder(values)
+    if name in conversions:
+        values = conversions[name](values)
+    if name == "lon2d" and layout.wrap_lon:
+        values = (values + 180.0) % 360.0 - 180.0
+    return values.astype(np.float32, copy=False)
+
+
+def load_frames(handle: StoreHandle, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Every time of each dynamic variable in ``names``, decoded once: {name: [T, H, W] float32}."""
+    ds, _ = open_dataset(handle.path, chunks=None)
+    dynamic = [n for n in dict.fromkeys(names) if "time" in ds[n].dims]
+    return {
+        n: read_canonical(ds, handle.path, handle.layout, dict(handle.conversions), n, None, whole=True)
+        for n in dynamic
+    }
+
+
 class ForecastDataset(torch.utils.data.Dataset):
     """Sample k = inputs at the init time (+ static fields), targets at init + lead, as a dict for collate."""
 
@@ -33,6 +76,7 @@ class ForecastDataset(torch.utils.data.Dataset):
         input_variables: Sequence[str],
         target_variables: Sequence[str],
         fill_values: dict[str, float],
+        frames: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.path = handle.path
         self.layout = handle.layout
@@ -49,6 +93,7 @@ class ForecastDataset(torch.utils.data.Dataset):
         self._ds: xr.Dataset | None = None
         self._pid: int | None = None
         self._static_frames: dict[str, np.ndarray] = {}
+        self.frames = frames or {}  # decoded [T, H, W] arrays shared by every split (see load_frames)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -67,21 +112,9 @@ class ForecastDataset(torch.utils.data.Dataset):
 
     def _read(self, name: str, t: int | None) -> np.ndarray:
         """One [H, W] frame in canonical units and order (float32)."""
-        arr = self._ds[name] if t is None else self._ds[name].isel(time=t)
-        try:
-            values = np.asarray(arr.transpose("lat", "lon").values, dtype=np.float64)
-        except Exception as err:
-            when = "" if t is None else f" at {np.datetime64(int(self.times[t]), 's')}"
-            raise DataError(
-                f"reading variable {name!r}{when} from store {self.path} failed (corrupt chunk?): "
-                f"{type(err).__name__}: {str(err)[:200]}"
-            ) from None
-        values = self.layout.reorder(values)
-        if name in self.conversions:
-            values = self.conversions[name](values)
-        if name == "lon2d" and self.layout.wrap_lon:
-            values = (values + 180.0) % 360.0 - 180.0
-        return values.astype(np.float32)
+        if t is not None and name in self.frames:
+            return self.frames[name][t]
+        return read_canonical(self._ds, self.path, self.layout, self.conversions, name, t, self.times)
 
     def _stack(self, names: Sequence[str], t: int) -> np.ndarray:
         return np.stack([self._static_frames[n] if n in self.static else self._read(n, t) for n in names])

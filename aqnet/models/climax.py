@@ -5,8 +5,10 @@ normalise → per-variable tokens [B, V, L, D] + var_embed → cross-attention o
 → + pos_embed + lead_time_embed(lead/100) + time_embed(hour, day features) → dropout → blocks (block i may get an
 additive attention bias) → norm → head → unpatchify.
 
-Like ClimaX, the network predicts the normalised target field directly (not a residual on the current state);
-the task computes the loss in normalised units and :meth:`Forecaster.predict_physical` maps back to physical units.
+By default the network predicts the normalised target field directly, like ClimaX. With ``residual=True`` it
+predicts the change from the init-time state (persistence + learned increment, as GraphCast and most operational
+emulators do), which makes persistence the starting point rather than something a short training run must learn.
+The task computes the loss in normalised units and :meth:`Forecaster.predict_physical` maps back to physical units.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Forecaster(nn.Module):
         statistics: Mapping[str, Mapping[str, float]] | None = None,
         transforms: Mapping[str, str] | None = None,
         seed: int = 0,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         self.input_names: tuple[str, ...] = tuple(input_names)
@@ -73,6 +76,7 @@ class Forecaster(nn.Module):
         self.backbone = backbone
         self.embed_kind = embed
         self.seed = seed
+        self.residual = residual
         _validate(self.input_names, self.target_names, self.img_size, self.patch_size, backbone, embed)
 
         h, w = self.img_size
@@ -153,7 +157,11 @@ class Forecaster(nn.Module):
 
     def forward(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
         """inputs in PHYSICAL units [B, V_in, H, W] -> predictions in NORMALISED units [B, V_out, H, W]."""
-        return self.head(self.encode(inputs, lead_hours, hour_of_day, day_of_year))
+        prediction = self.head(self.encode(inputs, lead_hours, hour_of_day, day_of_year))
+        if self.residual:
+            state = inputs[:, [self._input_index[name] for name in self.target_names]]
+            prediction = prediction + self.normaliser.normalise(state, self.target_names)
+        return prediction
 
     def predict_physical(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
         """Predictions in physical units [B, V_out, H, W] (the normaliser's inverse applied to :meth:`forward`)."""

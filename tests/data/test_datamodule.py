@@ -16,8 +16,8 @@ from tests.data.store_factory import corrupt_chunk
 TARGETS = ("pm25", "o3", "co")
 
 
-@pytest.fixture
-def dm(canonical_store: Path, cache: Path) -> AirQualityDataModule:
+@pytest.fixture(params=["in-memory", "per-frame"])
+def dm(request: pytest.FixtureRequest, canonical_store: Path, cache: Path) -> AirQualityDataModule:
     module = AirQualityDataModule(
         canonical_store,
         INPUT_VARIABLES,
@@ -27,6 +27,7 @@ def dm(canonical_store: Path, cache: Path) -> AirQualityDataModule:
         seed=1,
         train_samples_per_epoch=40,
         cache_dir=cache,
+        memory_limit_mb=2048 if request.param == "in-memory" else 0,
     )
     module.prepare_data()
     module.setup("fit")
@@ -101,9 +102,32 @@ def test_exposes_statistics_and_climatology(dm: AirQualityDataModule) -> None:
 
 def test_corrupt_chunk_after_validation_is_reported_per_sample(store_maker, cache: Path) -> None:
     path = store_maker()
-    module = AirQualityDataModule(path, ("u", "temp"), ("temp",), batch_size=4, cache_dir=cache)
+    module = AirQualityDataModule(path, ("u", "temp"), ("temp",), batch_size=4, cache_dir=cache, memory_limit_mb=0)
     module.setup()
     corrupt_chunk(path, "u")  # metadata unchanged: cached validation still says OK
     with pytest.raises(DataError, match="reading variable 'u' at .* from store"):
         for k in range(len(module.datasets["train"])):
             module.datasets["train"][k]
+
+
+def test_corrupt_chunk_after_validation_is_reported_when_loading_into_memory(store_maker, cache: Path) -> None:
+    path = store_maker()
+    AirQualityDataModule(path, ("u", "temp"), ("temp",), cache_dir=cache).setup()  # validated and cached
+    corrupt_chunk(path, "u")
+    with pytest.raises(DataError, match=r"reading variable 'u' from store .* failed \(corrupt chunk\?\)"):
+        AirQualityDataModule(path, ("u", "temp"), ("temp",), cache_dir=cache).setup()
+
+
+def test_in_memory_and_per_frame_reads_give_identical_samples(canonical_store: Path, cache: Path) -> None:
+    def module(limit: float) -> AirQualityDataModule:
+        dm = AirQualityDataModule(canonical_store, INPUT_VARIABLES, TARGETS, cache_dir=cache, memory_limit_mb=limit)
+        dm.setup()
+        return dm
+
+    memory, frames = module(2048), module(0)
+    assert memory.fits_in_memory() and not frames.fits_in_memory()
+    assert memory.datasets["val"].frames and not frames.datasets["val"].frames
+    for k in (0, 7, len(memory.datasets["val"]) - 1):
+        a, b = memory.datasets["val"][k], frames.datasets["val"][k]
+        for key in ("inputs", "input_valid", "targets", "target_valid", "init_time", "lead_hours"):
+            assert torch.equal(a[key], b[key]), key

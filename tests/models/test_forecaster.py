@@ -151,3 +151,14 @@ def test_climax_base_parameter_count() -> None:
     n = count_forecaster_parameters(INPUT_VARIABLES, POLLUTANTS, (128, 256), 2, climax_base())
     assert 51e6 < n < 54e6  # TopoFlow reports ≈52 M
     assert count_parameters(_model()) == count_forecaster_parameters(INPUT_VARIABLES, POLLUTANTS, GRID, 2, SMALL)
+
+
+def test_residual_forecaster_adds_the_normalised_init_state() -> None:
+    plain = _model(residual=False).eval()
+    residual = _model(residual=True).eval()
+    residual.load_state_dict(plain.state_dict())
+    inputs, lead, hour, day = _batch()
+    state = plain.normaliser.normalise(
+        inputs[:, [plain.input_index(n) for n in plain.target_names]], plain.target_names
+    )
+    torch.testing.assert_close(residual(inputs, lead, hour, day), plain(inputs, lead, hour, day) + state)
