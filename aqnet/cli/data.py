@@ -10,12 +10,17 @@ import argparse
 import time
 from pathlib import Path
 
-from aqnet.errors import run_cli
+from aqnet.errors import fail, run_cli
 from aqnet.paths import benchmark_store_path
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, like every aqnet error (argparse adds a usage block)
+        fail(f"{message} (see {self.prog} --help)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aqnet-data", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="aqnet-data", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     synth = commands.add_parser("synth", help="generate the real-terrain transport benchmark as a zarr store")
