@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +13,10 @@ import pytest
 import torch
 import xarray as xr
 
-from aqnet.data.synthetic import SIZES, generate_benchmark, write_benchmark
+from aqnet.data.synthetic import SIZES, generate_benchmark, write_benchmark, writer
 from aqnet.data.synthetic.grid import Grid
 from aqnet.data.synthetic.meteorology import blocked_wind, upslope_normal
+from aqnet.data.synthetic.simulate import DYNAMIC, Block
 from aqnet.data.synthetic.transport import Metrics, advect, diffuse, total_mass
 from aqnet.data.terrain import Terrain
 from aqnet.errors import DataError
@@ -269,3 +272,75 @@ def test_concurrent_writers_produce_one_valid_store(tmp_path: Path) -> None:
     stored = xr.open_zarr(out)
     assert stored.attrs["aqnet_seed"] == 3 and bool(np.isfinite(stored.pm25.values).all())
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp leftovers
+
+
+# ---------------------------------------------------------------- streaming
+
+
+def test_streamed_store_is_bit_identical_to_generate_benchmark(tiny: xr.Dataset, tmp_path: Path) -> None:
+    """24 frames per block: neither a chunk (64) nor a year (160) is a multiple, so blocks straddle chunks and
+    year boundaries and zarr merges partial chunks; the store must still equal the in-memory benchmark."""
+    out = write_benchmark(tmp_path / "bench.zarr", "tiny", seed=0, block_frames=24)
+    stored = xr.open_zarr(out)
+    assert set(stored.data_vars) == set(tiny.data_vars) and set(stored.coords) == set(tiny.coords)
+    for name in [*tiny.data_vars, *tiny.coords]:
+        assert stored[name].dtype == tiny[name].dtype, name
+        assert np.array_equal(stored[name].values, tiny[name].values), name
+        assert stored[name].attrs == tiny[name].attrs, name
+    assert {k: v for k, v in stored.attrs.items() if k != "history"} == {
+        k: v for k, v in tiny.attrs.items() if k != "history"
+    }
+    assert stored.pm25.encoding["chunks"] == (64, 32, 64)  # whole frames per chunk, ~0.5 MB
+    assert (out / "zarr.json").read_text().count("consolidated_metadata") == 1
+
+
+def test_streaming_holds_a_few_blocks_not_the_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Traced (numpy) memory grows by a few blocks while streaming, not by the benchmark, and every frame is
+    written once, in blocks of at most ``block_frames``."""
+    short = dataclasses.replace(SIZES["tiny"], name="short", days_per_year=20, spinup_days=1)
+    years, block_frames = (2013, 2014), 4
+    writes: list[tuple[int, int, int, int]] = []
+    baseline: list[int] = []
+    original = writer._write_block
+
+    def spy(arrays: dict, block: Block, frames_per_year: int) -> None:
+        if not baseline:  # from here on the store exists and the loop runs: measure growth only
+            baseline.append(tracemalloc.get_traced_memory()[0])
+            tracemalloc.reset_peak()
+        writes.append((block.first_year, block.start, block.n_years, block.n_frames))
+        original(arrays, block, frames_per_year)
+
+    monkeypatch.setattr(writer, "_write_block", spy)
+    tracemalloc.start()
+    try:
+        write_benchmark(tmp_path / "short.zarr", short, years=years, block_frames=block_frames)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    frames = 20 * 24 // short.time_step_hours
+    assert [(first, start) for first, start, _, _ in writes] == [(0, s) for s in range(0, frames, block_frames)]
+    assert all(n_years == len(years) and n <= block_frames for _, _, n_years, n in writes)
+    frame_bytes = len(DYNAMIC) * 32 * 64 * 4
+    block_bytes = len(years) * block_frames * frame_bytes
+    total_bytes = len(years) * frames * frame_bytes
+    growth = peak - baseline[0]
+    assert growth < 4 * block_bytes + 1.5e6, (growth, block_bytes)  # + zarr merging a partial 0.5 MB chunk
+    assert growth < 0.35 * total_bytes, (growth, total_bytes)
+    stored = xr.open_zarr(tmp_path / "short.zarr")
+    assert stored.sizes["time"] == len(years) * frames and bool(np.isfinite(stored.pm25.values).all())
+
+
+def test_a_failed_stream_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    short = dataclasses.replace(SIZES["tiny"], name="short", days_per_year=4, spinup_days=0)
+    calls: list[int] = []
+
+    def failing(arrays: dict, block: Block, frames_per_year: int) -> None:
+        calls.append(block.start)
+        if len(calls) == 2:
+            raise OSError("disk full")
+
+    monkeypatch.setattr(writer, "_write_block", failing)
+    out = tmp_path / "bench.zarr"
+    with pytest.raises(OSError, match="disk full"):
+        write_benchmark(out, short, years=(2013,), block_frames=4)
+    assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
