@@ -77,7 +77,8 @@ def build_model(cfg: DictConfig, datamodule: AirQualityDataModule) -> Forecaster
         statistics=datamodule.statistics,
         transforms=transforms,
         seed=cfg.seed,
-        residual=b.residual,
+        predict=b.predict,
+        climatology=datamodule.climatology if b.predict == "anomaly" else None,
     )
 
 

@@ -42,15 +42,15 @@ class DataConfig:
 @dataclass
 class BackboneConfig:
     name: str = "climax_tiny"
-    embed_dim: int = 128
-    depth: int = 4
+    embed_dim: int = 64
+    depth: int = 3
     decoder_depth: int = 2
     num_heads: int = 4
     mlp_ratio: float = 4.0
-    drop_path: float = 0.1
-    drop_rate: float = 0.1
+    drop_path: float = 0.0
+    drop_rate: float = 0.0
     patch_size: int = 2
-    residual: bool = True  # predict the change from the init-time state (False: the field itself, as ClimaX)
+    predict: str = "anomaly"  # field (as ClimaX) | change (from the init state) | anomaly (from the climatology)
 
 
 @dataclass

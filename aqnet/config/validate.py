@@ -5,6 +5,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from aqnet.errors import ConfigError
+from aqnet.models.climax import PREDICT_MODES
 from aqnet.variables import VARIABLES
 
 BENCHMARK_SIZES = ("tiny", "small", "full")
@@ -51,6 +52,7 @@ def validate_config(cfg: DictConfig) -> None:
     _require(data.num_workers >= 0, f"data.num_workers={data.num_workers} must be >= 0")
 
     _require(cfg.embed.name in EMBEDS, f"embed.name={cfg.embed.name!r} must be one of {EMBEDS}")
+    _require(backbone.predict in PREDICT_MODES, f"backbone.predict={backbone.predict!r} must be one of {PREDICT_MODES}")
     _require(backbone.patch_size >= 1, f"backbone.patch_size={backbone.patch_size} must be >= 1")
     _require(
         backbone.embed_dim % backbone.num_heads == 0,

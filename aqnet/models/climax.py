@@ -5,9 +5,12 @@ normalise → per-variable tokens [B, V, L, D] + var_embed → cross-attention o
 → + pos_embed + lead_time_embed(lead/100) + time_embed(hour, day features) → dropout → blocks (block i may get an
 additive attention bias) → norm → head → unpatchify.
 
-By default the network predicts the normalised target field directly, like ClimaX. With ``residual=True`` it
-predicts the change from the init-time state (persistence + learned increment, as GraphCast and most operational
-emulators do), which makes persistence the starting point rather than something a short training run must learn.
+What the network's output means (``predict``), all in normalised units:
+- ``field``: the target field itself, like ClimaX;
+- ``change``: the change from the init-time state (persistence + learned increment, as GraphCast does);
+- ``anomaly``: the departure from the training years' hour-of-day climatology at the valid time (climatology +
+  learned increment). The climatology is a buffer saved with the model, like the normalisation statistics.
+``change`` and ``anomaly`` start from a sensible forecast instead of one a short training run must first learn.
 The task computes the loss in normalised units and :meth:`Forecaster.predict_physical` maps back to physical units.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,10 +26,13 @@ from torch import Tensor, nn
 
 from aqnet.errors import ConfigError
 from aqnet.models.blocks import Block, drop_path_rates
+from aqnet.models.climatology import HourlyClimatology
 from aqnet.models.embed import VariableAggregation, build_variable_embed, sincos_1d, sincos_2d, time_features
 from aqnet.models.heads import PatchHead
 from aqnet.models.init import init_parameters
 from aqnet.models.normaliser import Normaliser
+
+PREDICT_MODES = ("field", "change", "anomaly")
 
 
 class ModelConfigError(ConfigError, ValueError):
@@ -66,7 +73,8 @@ class Forecaster(nn.Module):
         statistics: Mapping[str, Mapping[str, float]] | None = None,
         transforms: Mapping[str, str] | None = None,
         seed: int = 0,
-        residual: bool = False,
+        predict: str = "field",
+        climatology: Any = None,
     ) -> None:
         super().__init__()
         self.input_names: tuple[str, ...] = tuple(input_names)
@@ -76,7 +84,11 @@ class Forecaster(nn.Module):
         self.backbone = backbone
         self.embed_kind = embed
         self.seed = seed
-        self.residual = residual
+        self.predict = predict
+        if predict not in PREDICT_MODES:
+            raise ModelConfigError(f"backbone.predict={predict!r} must be one of {PREDICT_MODES}")
+        if predict == "anomaly" and climatology is None:
+            raise ModelConfigError("backbone.predict=anomaly needs the training years' climatology of the targets")
         _validate(self.input_names, self.target_names, self.img_size, self.patch_size, backbone, embed)
 
         h, w = self.img_size
@@ -100,6 +112,11 @@ class Forecaster(nn.Module):
         )
         self.norm = nn.LayerNorm(dim)
         self.head = PatchHead(dim, backbone.decoder_depth, len(self.target_names), self.patch_size, self.token_grid)
+        self.climatology = (
+            HourlyClimatology.from_climatology(climatology, self.target_names, persistent=True)
+            if predict == "anomaly"
+            else None
+        )
         self.reset_parameters()
 
     # ----------------------------------------------------------------------------------------------- init
@@ -157,11 +174,22 @@ class Forecaster(nn.Module):
 
     def forward(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
         """inputs in PHYSICAL units [B, V_in, H, W] -> predictions in NORMALISED units [B, V_out, H, W]."""
-        prediction = self.head(self.encode(inputs, lead_hours, hour_of_day, day_of_year))
-        if self.residual:
+        return self.head(self.encode(inputs, lead_hours, hour_of_day, day_of_year)) + self.prior(
+            inputs, lead_hours, hour_of_day
+        )
+
+    def prior(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor) -> Tensor | float:
+        """What the network's output is added to (normalised): 0, the init-time state, or the climatology."""
+        if self.predict == "change":
             state = inputs[:, [self._input_index[name] for name in self.target_names]]
-            prediction = prediction + self.normaliser.normalise(state, self.target_names)
-        return prediction
+            return self.normaliser.normalise(state, self.target_names)
+        if self.predict == "anomaly":
+            assert self.climatology is not None
+            valid_hour = torch.remainder(hour_of_day.to(torch.float64) + lead_hours.to(torch.float64), 24.0)
+            fields, _ = self.climatology.at_hours(self.target_names, valid_hour)
+            # pixels never valid in the training years have no climatology: start them at the mean
+            return self.normaliser.normalise(fields, self.target_names).nan_to_num(0.0)
+        return 0.0
 
     def predict_physical(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
         """Predictions in physical units [B, V_out, H, W] (the normaliser's inverse applied to :meth:`forward`)."""

@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities import rank_zero_only
+from mlflow.entities import Param
 from omegaconf import DictConfig, OmegaConf
 
 import aqnet
 from aqnet.utils.atomic import file_lock
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars spam log files
 
 
 def tracking_uri(cfg: DictConfig) -> str:
@@ -95,8 +98,9 @@ def make_logger(
         artifact_location=(root / "artifacts").as_uri() if uri.startswith("sqlite") else None,
         log_model=False,
     )
+    if rank_zero_only.rank != 0:  # other ranks hold a no-op logger; only rank 0 talks to MLflow
+        return logger
     client, run_id = logger.experiment, logger.run_id
-    from mlflow.entities import Param
 
     params = [Param(k, v) for k, v in sorted(run_params(cfg, choices).items())]
     for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
@@ -107,13 +111,10 @@ def make_logger(
 
 
 def log_artifact(logger: MLFlowLogger | None, path: Path, artifact_path: str | None = None) -> None:
-    if logger is not None and path.exists():
+    if logger is not None and rank_zero_only.rank == 0 and path.exists():
         logger.experiment.log_artifact(logger.run_id, str(path), artifact_path)
 
 
 def mlflow_env_hint(uri: str) -> str:
     """The command that opens the store in the MLflow UI."""
     return f"mlflow ui --backend-store-uri {uri}"
-
-
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars spam log files

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -153,12 +155,31 @@ def test_climax_base_parameter_count() -> None:
     assert count_parameters(_model()) == count_forecaster_parameters(INPUT_VARIABLES, POLLUTANTS, GRID, 2, SMALL)
 
 
-def test_residual_forecaster_adds_the_normalised_init_state() -> None:
-    plain = _model(residual=False).eval()
-    residual = _model(residual=True).eval()
-    residual.load_state_dict(plain.state_dict())
+def test_change_forecaster_adds_the_normalised_init_state() -> None:
+    plain = _model(predict="field").eval()
+    change = _model(predict="change").eval()
+    change.load_state_dict(plain.state_dict())
     inputs, lead, hour, day = _batch()
     state = plain.normaliser.normalise(
         inputs[:, [plain.input_index(n) for n in plain.target_names]], plain.target_names
     )
-    torch.testing.assert_close(residual(inputs, lead, hour, day), plain(inputs, lead, hour, day) + state)
+    torch.testing.assert_close(change(inputs, lead, hour, day), plain(inputs, lead, hour, day) + state)
+
+
+def test_anomaly_forecaster_adds_the_climatology_of_the_valid_hour() -> None:
+    hours = [0.0, 6.0, 12.0, 18.0]
+    values = torch.rand(len(hours), len(POLLUTANTS), *GRID, generator=torch.Generator().manual_seed(3)).numpy() * 50
+    clim = SimpleNamespace(hours=hours, variables=POLLUTANTS, values=values)
+    plain = _model(predict="field").eval()
+    anomaly = _model(predict="anomaly", climatology=clim).eval()
+    assert {"climatology.fields", "climatology.hours"} <= set(anomaly.state_dict())  # saved with the model
+    anomaly.load_state_dict({**anomaly.state_dict(), **plain.state_dict()})
+    inputs, lead, hour, day = _batch()  # init hours 0 and 18, leads 12 and 96 h -> valid hours 12 and 18
+    expected = torch.stack([torch.as_tensor(values[2]), torch.as_tensor(values[3])])
+    prior = anomaly.normaliser.normalise(expected, POLLUTANTS)
+    torch.testing.assert_close(anomaly(inputs, lead, hour, day), plain(inputs, lead, hour, day) + prior)
+
+
+def test_anomaly_forecaster_needs_a_climatology() -> None:
+    with pytest.raises(ValueError, match="predict=anomaly needs"):
+        _model(predict="anomaly")
