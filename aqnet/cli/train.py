@@ -16,6 +16,9 @@ from aqnet.cli.hydra_app import run_hydra_app, user_errors_as_one_line
 @hydra.main(version_base="1.3", config_path="pkg://aqnet.conf", config_name="config")
 @user_errors_as_one_line
 def _app(cfg: DictConfig) -> float | None:
+    from aqnet.config.validate import validate_config
+
+    validate_config(cfg)  # before the heavy imports below, so a config error is reported at once
     from aqnet.train import train
 
     return train(cfg).get("val/loss")

@@ -24,6 +24,7 @@ def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def train(root: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+    root.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "AQNET_ROOT": str(root), "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(
         [script("aqnet-train"), *FAST, *overrides], cwd=root, env=env, capture_output=True, text=True, timeout=600
