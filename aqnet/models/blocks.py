@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from torch import Tensor, nn
 
-from aqnet.models.attention import Attention
+from aqnet.models.attention import Attention, PairwiseBias
 
 
 class DropPath(nn.Module):
@@ -52,9 +54,17 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
         self.drop_path2 = DropPath(drop_path)
 
-    def forward(self, x: Tensor, attn_bias: Tensor | None = None) -> Tensor:
-        """x [B, N, D]; attn_bias broadcastable to [B, heads, N, N], added to the scores before softmax."""
-        x = x + self.drop_path1(self.attn(self.norm1(x), attn_bias))
+    def forward(
+        self,
+        x: Tensor,
+        attn_bias: PairwiseBias | Tensor | None = None,
+        fields: Mapping[str, Tensor] | None = None,
+        backend: str = "auto",
+        chunk: int = 512,
+    ) -> Tensor:
+        """x [B, N, D]; attn_bias broadcastable to [B, heads, N, N], or a bias definition evaluated on ``fields``
+        (see :func:`aqnet.models.attention.biased_attention`), added to the scores before softmax."""
+        x = x + self.drop_path1(self.attn(self.norm1(x), attn_bias, fields, backend, chunk))
         return x + self.drop_path2(self.mlp(self.norm2(x)))
 
 

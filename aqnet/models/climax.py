@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aqnet.errors import ConfigError
+from aqnet.models.attention import resolve_backend
 from aqnet.models.blocks import Block, drop_path_rates
 from aqnet.models.climatology import HourlyClimatology
 from aqnet.models.embed import VariableAggregation, build_variable_embed, sincos_1d, sincos_2d, time_features
@@ -60,6 +61,10 @@ class Forecaster(nn.Module):
 
     ``inputs`` are [B, V_in, H, W] in physical units, in the order of ``input_names``; predictions are
     [B, V_out, H, W] in the order of ``target_names`` (a subset of the inputs, by name).
+
+    ``physics_bias``: an attention-bias definition (:mod:`aqnet.models.physics`), fed per-token fields from the raw
+    physical inputs and added in the blocks ``bias_blocks`` (indices or "all"); ``attention_backend`` /
+    ``attention_chunk`` choose how biased attention is computed (:func:`aqnet.models.attention.biased_attention`).
     """
 
     def __init__(
@@ -75,6 +80,10 @@ class Forecaster(nn.Module):
         seed: int = 0,
         predict: str = "field",
         climatology: Any = None,
+        physics_bias: nn.Module | None = None,
+        bias_blocks: Sequence[int] | str = (0,),
+        attention_backend: str = "auto",
+        attention_chunk: int = 512,
     ) -> None:
         super().__init__()
         self.input_names: tuple[str, ...] = tuple(input_names)
@@ -90,6 +99,13 @@ class Forecaster(nn.Module):
         if predict == "anomaly" and climatology is None:
             raise ModelConfigError("backbone.predict=anomaly needs the training years' climatology of the targets")
         _validate(self.input_names, self.target_names, self.img_size, self.patch_size, backbone, embed)
+        self.bias_blocks = _bias_blocks(bias_blocks, backbone.depth)
+        try:  # unknown / unavailable backends fail at construction, not at the first forward
+            resolve_backend(attention_backend, 0)
+        except ValueError as err:
+            raise ModelConfigError(str(err)) from None
+        self.attention_backend = attention_backend
+        self.attention_chunk = int(attention_chunk)
 
         h, w = self.img_size
         self.token_grid: tuple[int, int] = (h // self.patch_size, w // self.patch_size)
@@ -110,6 +126,9 @@ class Forecaster(nn.Module):
             Block(dim, backbone.num_heads, backbone.mlp_ratio, drop=backbone.drop_rate, drop_path=rate)
             for rate in drop_path_rates(backbone.drop_path, backbone.depth)
         )
+        # One shared definition (keys ``physics_bias.alpha`` / ``.beta``), only when configured, so a model
+        # without it keeps its state-dict keys.
+        self.physics_bias = physics_bias
         self.norm = nn.LayerNorm(dim)
         self.head = PatchHead(dim, backbone.decoder_depth, len(self.target_names), self.patch_size, self.token_grid)
         self.climatology = (
@@ -123,7 +142,10 @@ class Forecaster(nn.Module):
     def fixed_initial_values(self) -> dict[str, Tensor]:
         """Deterministic initial values: sin-cos embeddings (as ClimaX) and the zero variable query."""
         dim = self.backbone.embed_dim
-        return {
+        physics: dict[str, Tensor] = {}
+        if self.physics_bias is not None and hasattr(self.physics_bias, "initial_values"):
+            physics = {f"physics_bias.{k}": val for k, val in self.physics_bias.initial_values().items()}
+        return physics | {
             "pos_embed": sincos_2d(dim, *self.token_grid).unsqueeze(0),
             "var_embed": sincos_1d(dim, torch.arange(len(self.input_names))).unsqueeze(0),
             "var_query": torch.zeros(1, 1, dim),
@@ -168,8 +190,13 @@ class Forecaster(nn.Module):
         x = x + self.lead_time_embed(lead).unsqueeze(1)
         x = x + self.time_embed(time_features(hour_of_day, day_of_year).to(x.dtype)).unsqueeze(1)
         x = self.pos_drop(x)
+        # per-token physical fields once per forward, shared by every biased block
+        fields = None if self.physics_bias is None else self.physics_bias.per_token_fields(inputs, self)
         for i, block in enumerate(self.blocks):
-            x = block(x, attn_bias=self.block_bias(i, inputs))
+            bias: Any = self.block_bias(i, inputs)
+            if bias is None and fields is not None and i in self.bias_blocks:
+                bias = self.physics_bias
+            x = block(x, bias, fields, self.attention_backend, self.attention_chunk)
         return self.norm(x)
 
     def forward(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
@@ -235,6 +262,18 @@ def count_forecaster_parameters(
     with torch.device("meta"):
         model = Forecaster(input_names, target_names, img_size, patch_size, backbone, embed=embed)
     return count_parameters(model)
+
+
+def _bias_blocks(bias_blocks: Sequence[int] | str, depth: int) -> tuple[int, ...]:
+    if isinstance(bias_blocks, str):
+        if bias_blocks != "all":
+            raise ModelConfigError(f"bias_blocks {bias_blocks!r} must be 'all' or a list of block indices")
+        return tuple(range(depth))
+    blocks = tuple(int(i) for i in bias_blocks)
+    bad = [i for i in blocks if not 0 <= i < depth]
+    if bad:
+        raise ModelConfigError(f"bias_blocks {bad} are outside the backbone's blocks 0..{depth - 1}")
+    return blocks
 
 
 def _validate(

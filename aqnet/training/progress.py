@@ -19,24 +19,26 @@ class LineProgress(Callback):
         self.every_n_steps = max(1, every_n_steps)
         self._started = 0.0
         self._last_step = -1
+        self._total = 0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.perf_counter()
-        print(f"training: {trainer.max_steps} steps", flush=True)
+        self._total = trainer.max_steps if trainer.max_steps > 0 else int(trainer.estimated_stepping_batches)
+        print(f"training: {self._total} steps", flush=True)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         step = trainer.global_step
-        if step == self._last_step or (step % self.every_n_steps and step != trainer.max_steps):
+        if step == self._last_step or (step % self.every_n_steps and step != self._total):
             return
         self._last_step = step
         elapsed = time.perf_counter() - self._started
         rate = step / elapsed if elapsed > 0 else 0.0
-        left = (trainer.max_steps - step) / rate if rate > 0 and trainer.max_steps > 0 else float("nan")
+        left = (self._total - step) / rate if rate > 0 else float("nan")
         loss = trainer.callback_metrics.get("train/loss")
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
         loss_text = f"{float(loss):.4f}" if loss is not None else "-"
         print(
-            f"step {step}/{trainer.max_steps} epoch {trainer.current_epoch} loss {loss_text} lr {lr:.2e} "
+            f"step {step}/{self._total} epoch {trainer.current_epoch} loss {loss_text} lr {lr:.2e} "
             f"{rate:.2f} steps/s elapsed {elapsed:.0f}s left {left:.0f}s",
             flush=True,
         )

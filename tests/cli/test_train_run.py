@@ -44,6 +44,9 @@ def test_a_run_leaves_its_directory_and_mlflow_record(shared_root: Path) -> None
     result = train(shared_root, "seed=0")
     assert "generating the tiny benchmark" in result.stdout
     assert "test RMSE" in result.stdout and "persistence" in result.stdout
+    # not a terminal: plain progress lines that read well in a log file, no carriage-return bars
+    assert "step 6/6 epoch 0 loss" in result.stdout and "validation at step 3: val/loss" in result.stdout
+    assert "\r" not in result.stdout
     assert f"sqlite:///{shared_root / 'mlflow.db'}" in result.stdout
 
     (run,) = runs(shared_root)

@@ -1,0 +1,191 @@
+"""Physics attention-bias definitions: terrain (TopoFlow) and terrain × wind (adaptive).
+
+Semantics (DESIGN.md "Attention bias semantics"): query i is the *receptor*, key j the *source*; a negative
+``bias[i, j]`` weakens receptor i's attention to source j. Every definition reads per-token PHYSICAL fields
+(elevation in metres, wind in m/s: patch means of the raw inputs, never normalised values) and computes the bias
+for a block of query rows at a time, so the chunked backend never materialises an [N, N] matrix per head.
+
+Parameters: ``alpha`` (and ``beta``) are stored as the raw values themselves, shape (1,), so the optimiser's physics
+group (regex ``(^|\\.)(alpha|beta)$``) catches them and FlexAttention can read ``alpha[0]``. No transform and no
+clamp on α: the bias is linear in α, so its gradient never vanishes, and a sign flip is allowed (the data may
+prefer the opposite hypothesis — that is a result, not a failure). The clamp on the bias is smooth (see
+:func:`soft_clamp`), so saturated pairs still pass gradient to α.
+
+``control="shuffled_elevation"``: the elevation tokens are permuted by a fixed seeded permutation before the bias
+is built. The bias keeps its value distribution but loses its relation to the real terrain, which separates
+"any extra learnable bias helps" from "terrain helps".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from aqnet.models.climax import Forecaster
+
+DIRECTIONS = ("source_higher", "receptor_higher")
+WINDS = ("pair_mean", "receptor", "source")
+CONTROLS = (None, "shuffled_elevation")
+
+
+def soft_clamp(x: Tensor, limit: float) -> Tensor:
+    """Identity for |x| ≤ limit/2, then a tanh knee saturating at ±limit (C¹ at the knee).
+
+    The seeds' hard clamp at -10 zeroes α's gradient for every saturated pair; this keeps the seeds' exact values
+    where the bias is moderate (|x| ≤ 5 for limit 10) and a strictly positive slope everywhere beyond.
+    """
+    knee = abs(limit) / 2.0
+    over = x.abs() - knee
+    squashed = knee + knee * torch.tanh(over.clamp_min(0.0) / knee)
+    return torch.where(over > 0, x.sign() * squashed, x)
+
+
+class _ElevationBias(nn.Module):
+    """Shared parts: α, direction, per-token fields and the shuffled-elevation control."""
+
+    uses_wind = False
+
+    def __init__(self, direction: str, alpha_init: float, control: str | None, control_seed: int) -> None:
+        super().__init__()
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction {direction!r} must be one of {DIRECTIONS}")
+        if control not in CONTROLS:
+            raise ValueError(f"control {control!r} must be one of {CONTROLS}")
+        self.direction = direction
+        self.control = control
+        self.control_seed = control_seed
+        self.alpha_init = float(alpha_init)
+        self.alpha = nn.Parameter(torch.tensor([self.alpha_init]))
+        self._perms: dict[int, Tensor] = {}
+
+    def initial_values(self) -> dict[str, Tensor]:
+        """Constructor values of the learnable parameters (for the Forecaster's seeded re-initialisation)."""
+        return {name: torch.tensor([getattr(self, f"{name}_init")]) for name, _ in self.named_parameters()}
+
+    def permutation(self, n: int) -> Tensor:
+        """The fixed token permutation of the shuffled control (depends only on ``control_seed`` and n)."""
+        if n not in self._perms:
+            gen = torch.Generator().manual_seed(self.control_seed)
+            self._perms[n] = torch.randperm(n, generator=gen)
+        return self._perms[n]
+
+    def token_fields(self, elevation: Tensor, u: Tensor | None = None, v: Tensor | None = None) -> dict[str, Tensor]:
+        """Per-token fields [B, N] from elevation (m) and wind components (m/s); applies the control."""
+        if self.control == "shuffled_elevation":
+            elevation = elevation[:, self.permutation(elevation.shape[1]).to(elevation.device)]
+        fields = {"elevation": elevation}
+        if self.uses_wind:
+            if u is None or v is None:
+                raise ValueError(f"{type(self).__name__} needs the wind components u and v")
+            fields["wind_speed"] = torch.sqrt(u.square() + v.square())
+        return fields
+
+    def per_token_fields(self, inputs: Tensor, forecaster: Forecaster) -> dict[str, Tensor]:
+        """Patch means of the raw inputs [B, V_in, H, W] ("elevation", and "u", "v" if needed) -> [B, N] each.
+
+        Wind speed is that of the patch-mean wind vector (the notes' 2×2 average pool of u and v).
+        """
+        elevation = forecaster.patch_means(inputs, "elevation")
+        if not self.uses_wind:
+            return self.token_fields(elevation)
+        return self.token_fields(elevation, forecaster.patch_means(inputs, "u"), forecaster.patch_means(inputs, "v"))
+
+    def _rise(self, elevation: Tensor, rows: slice | None, scale_m: float) -> Tensor:
+        """relu(height difference)/scale for receptor rows × all sources: [B, n_rows, N]."""
+        e_i = (elevation if rows is None else elevation[:, rows]).unsqueeze(2)  # receptors
+        e_j = elevation.unsqueeze(1)  # sources
+        diff = e_j - e_i if self.direction == "source_higher" else e_i - e_j
+        return torch.relu(diff / scale_m)
+
+
+class TopoFlowBias(_ElevationBias):
+    """bias[i, j] = -α · relu(Δe / H), Δe = e_j − e_i (``source_higher``) or e_i − e_j (``receptor_higher``).
+
+    Hypotheses (receptor i, source j):
+    - ``source_higher`` (the seeds' formula): air from a source *above* the receptor matters less, e.g. a valley
+      receptor is decoupled from the elevated layer over mountains (inversions, boundary-layer capping).
+    - ``receptor_higher``: transport *upslope* is blocked: a receptor above its source sees less of it, as
+      terrain barriers stop pollution rising out of basins.
+    The same bias is added for every head; it is soft-clamped at ``clamp`` (None: no clamp).
+    """
+
+    def __init__(
+        self,
+        direction: str = "source_higher",
+        alpha_init: float = 1.0,
+        height_scale_m: float = 1000.0,
+        clamp: float | None = -10.0,
+        control: str | None = None,
+        control_seed: int = 0,
+    ) -> None:
+        super().__init__(direction, alpha_init, control, control_seed)
+        self.height_scale_m = float(height_scale_m)
+        self.clamp = clamp
+
+    def pairwise(self, fields: dict[str, Tensor], rows: slice | None = None) -> Tensor:
+        """Bias for receptor ``rows`` (all if None) against all sources: [B, 1, n_rows, N]."""
+        bias = -self.alpha * self._rise(fields["elevation"], rows, self.height_scale_m)
+        if self.clamp is not None:
+            bias = soft_clamp(bias, self.clamp)
+        return bias.unsqueeze(1)
+
+    def extra_repr(self) -> str:
+        return f"direction={self.direction}, H={self.height_scale_m} m, clamp={self.clamp}, control={self.control}"
+
+
+class AdaptiveBias(_ElevationBias):
+    """bias[i, j] = α · (−0.5 · relu(Δe / 1000 m)) · (1 − β · sigmoid(|w| − 5 m/s)), no clamp (seed 001).
+
+    Hypothesis: terrain decouples receptor and source (as :class:`TopoFlowBias`, same ``direction`` choices), but
+    strong wind mixes across it, so the penalty weakens as wind speed rises past ~5 m/s. ``wind`` picks whose
+    speed counts: the ``receptor`` i, the ``source`` j, or the ``pair_mean`` (|w_i| + |w_j|) / 2.
+    β is a parameter if ``learn_beta`` else a buffer (same state-dict key ``beta`` either way).
+    """
+
+    uses_wind = True
+    WIND_PIVOT_MS = 5.0
+
+    def __init__(
+        self,
+        wind: str = "pair_mean",
+        alpha_init: float = 0.2,
+        beta_init: float = 0.3,
+        learn_beta: bool = False,
+        direction: str = "source_higher",
+        control: str | None = None,
+        control_seed: int = 0,
+    ) -> None:
+        super().__init__(direction, alpha_init, control, control_seed)
+        if wind not in WINDS:
+            raise ValueError(f"wind {wind!r} must be one of {WINDS}")
+        self.wind = wind
+        self.beta_init = float(beta_init)
+        beta = torch.tensor([self.beta_init])
+        if learn_beta:
+            self.beta = nn.Parameter(beta)
+        else:
+            self.register_buffer("beta", beta)
+
+    def pairwise(self, fields: dict[str, Tensor], rows: slice | None = None) -> Tensor:
+        """Bias for receptor ``rows`` (all if None) against all sources: [B, 1, n_rows, N]."""
+        rise = self._rise(fields["elevation"], rows, 1000.0)
+        speed = fields["wind_speed"]
+        s_i = (speed if rows is None else speed[:, rows]).unsqueeze(2)
+        s_j = speed.unsqueeze(1)
+        s = {"receptor": s_i, "source": s_j, "pair_mean": 0.5 * (s_i + s_j)}[self.wind]
+        damping = 1.0 - self.beta * torch.sigmoid(s - self.WIND_PIVOT_MS)
+        return (self.alpha * (-0.5 * rise) * damping).unsqueeze(1)
+
+    def extra_repr(self) -> str:
+        return f"wind={self.wind}, direction={self.direction}, control={self.control}"
+
+
+def physics_parameter_names(module: nn.Module) -> list[str]:
+    """Names of ``module``'s parameters that the physics optimiser group matches (``alpha`` / ``beta``)."""
+    return [n for n, _ in module.named_parameters() if n.rsplit(".", 1)[-1] in ("alpha", "beta")]
+
+
+__all__ = ["AdaptiveBias", "TopoFlowBias", "physics_parameter_names", "soft_clamp"]
