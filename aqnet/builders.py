@@ -13,6 +13,7 @@ from rich.console import Console
 
 from aqnet.data.datamodule import AirQualityDataModule
 from aqnet.models.climax import BackboneConfig, Forecaster
+from aqnet.models.physics import AdaptiveBias, TopoFlowBias
 from aqnet.paths import benchmark_store_path, cache_dir
 from aqnet.tasks.forecast import ForecastTask
 from aqnet.tasks.optim import OptimConfig
@@ -79,7 +80,21 @@ def build_model(cfg: DictConfig, datamodule: AirQualityDataModule) -> Forecaster
         seed=cfg.seed,
         predict=b.predict,
         climatology=datamodule.climatology if b.predict == "anomaly" else None,
+        physics_bias=build_physics_bias(cfg),
+        bias_blocks=cfg.physics_bias.blocks if cfg.physics_bias.blocks == "all" else list(cfg.physics_bias.blocks),
+        attention_backend=cfg.physics_bias.backend,
+        attention_chunk=cfg.physics_bias.chunk,
     )
+
+
+def build_physics_bias(cfg: DictConfig) -> TopoFlowBias | AdaptiveBias | None:
+    p = cfg.physics_bias
+    common = {"direction": p.direction, "alpha_init": p.alpha_init, "control": p.control, "control_seed": cfg.seed}
+    if p.name == "topoflow":
+        return TopoFlowBias(height_scale_m=p.height_scale_m, clamp=p.clamp, **common)
+    if p.name == "adaptive":
+        return AdaptiveBias(wind=p.wind, beta_init=p.beta_init, learn_beta=p.learn_beta, **common)
+    return None
 
 
 def build_task(cfg: DictConfig, model: Forecaster, datamodule: AirQualityDataModule) -> ForecastTask:

@@ -9,6 +9,7 @@ Keys that later features add belong here, not behind a `+` on the command line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -60,7 +61,18 @@ class EmbedConfig:
 
 @dataclass
 class PhysicsBiasConfig:
-    name: str = "none"
+    name: str = "none"  # none | topoflow | adaptive (aqnet/models/physics.py)
+    direction: str = "source_higher"  # source_higher: -α·relu(e_j - e_i) (the seeds'); receptor_higher: upslope blocked
+    alpha_init: float = 1.0
+    height_scale_m: float = 1000.0  # topoflow: H in relu(Δe / H)
+    clamp: float | None = -10.0  # topoflow: smooth floor of the bias; null = none
+    wind: str = "pair_mean"  # adaptive: whose |w| modulates the bias: pair_mean | receptor | source
+    beta_init: float = 0.3  # adaptive: 1 - β·sigmoid(|w| - 5 m/s)
+    learn_beta: bool = False
+    blocks: Any = field(default_factory=lambda: [0])  # block indices that carry the bias, or "all"
+    backend: str = "auto"  # auto | dense (reference, small N) | chunked (exact, O(N·chunk) memory)
+    chunk: int = 512  # query rows per chunk for the chunked backend
+    control: str | None = None  # shuffled_elevation: same bias on permuted terrain (the study's control)
 
 
 @dataclass

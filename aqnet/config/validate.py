@@ -5,9 +5,12 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from aqnet.errors import ConfigError
+from aqnet.models.attention import BACKENDS
 from aqnet.models.climax import PREDICT_MODES
+from aqnet.models.physics import CONTROLS, DIRECTIONS, WINDS
 from aqnet.variables import VARIABLES
 
+PHYSICS_BIASES = ("none", "topoflow", "adaptive")
 BENCHMARK_SIZES = ("tiny", "small", "full")
 EMBEDS = ("variable", "parallel")
 TRANSFORMS = ("log1p", "none")
@@ -52,6 +55,7 @@ def validate_config(cfg: DictConfig) -> None:
     _require(data.num_workers >= 0, f"data.num_workers={data.num_workers} must be >= 0")
 
     _require(cfg.embed.name in EMBEDS, f"embed.name={cfg.embed.name!r} must be one of {EMBEDS}")
+    _validate_physics_bias(cfg)
     _require(backbone.predict in PREDICT_MODES, f"backbone.predict={backbone.predict!r} must be one of {PREDICT_MODES}")
     _require(backbone.patch_size >= 1, f"backbone.patch_size={backbone.patch_size} must be >= 1")
     _require(
@@ -74,6 +78,27 @@ def validate_config(cfg: DictConfig) -> None:
         f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches} must be >= 1",
     )
     _require(cfg.logger.name in ("mlflow", "none"), f"logger.name={cfg.logger.name!r} must be 'mlflow' or 'none'")
+
+
+def _validate_physics_bias(cfg: DictConfig) -> None:
+    bias, depth = cfg.physics_bias, cfg.backbone.depth
+    _require(bias.name in PHYSICS_BIASES, f"physics_bias.name={bias.name!r} must be one of {PHYSICS_BIASES}")
+    if bias.name == "none":
+        return
+    _require(bias.direction in DIRECTIONS, f"physics_bias.direction={bias.direction!r} must be one of {DIRECTIONS}")
+    _require(bias.wind in WINDS, f"physics_bias.wind={bias.wind!r} must be one of {WINDS}")
+    _require(bias.control in CONTROLS, f"physics_bias.control={bias.control!r} must be one of {CONTROLS}")
+    _require(bias.backend in BACKENDS, f"physics_bias.backend={bias.backend!r} must be one of {BACKENDS}")
+    _require(bias.chunk >= 1, f"physics_bias.chunk={bias.chunk} must be >= 1")
+    _require(bias.height_scale_m > 0, f"physics_bias.height_scale_m={bias.height_scale_m} must be > 0")
+    blocks = bias.blocks
+    valid_blocks = blocks == "all" or (
+        OmegaConf.is_list(blocks) and len(blocks) > 0 and all(isinstance(b, int) and 0 <= b < depth for b in blocks)
+    )
+    _require(valid_blocks, f"physics_bias.blocks={blocks} must be 'all' or a list of block indices in [0, {depth})")
+    needed = ["elevation", *(["u", "v"] if bias.name == "adaptive" else [])]
+    missing = [name for name in needed if name not in cfg.data.inputs]
+    _require(not missing, f"physics_bias={bias.name} reads {missing} (physical units), which data.inputs lacks")
 
 
 def validate_grid(cfg: DictConfig, grid_shape: tuple[int, int]) -> None:

@@ -97,3 +97,12 @@ def test_logger_none_tracks_nothing(shared_root: Path, tmp_path: Path) -> None:
     result = train(root, "logger=none", f"data.path={shared_root / 'data' / 'benchmark_tiny_seed0.zarr'}")
     assert "test RMSE" in result.stdout and "MLflow" not in result.stdout
     assert not (root / "mlflow.db").exists()
+
+
+def test_topoflow_run_learns_alpha_in_its_own_group(shared_root: Path) -> None:
+    train(shared_root, "physics_bias=topoflow", "logger.experiment_name=physics")
+    (run,) = runs(shared_root, "physics")
+    assert run.data.params["choice.physics_bias"] == "topoflow"
+    assert run.data.params["physics_bias.direction"] == "source_higher"
+    alpha = run.data.metrics["physics/alpha"]
+    assert alpha != 1.0  # moved from its initial value: it receives gradient and has its own LR

@@ -65,6 +65,12 @@ def test_unknown_keys_and_wrong_types_fail_at_composition(override: str, named: 
         (["backbone.embed_dim=130", "backbone.num_heads=4"], "backbone.num_heads"),
         (["embed.name=conv3d"], "embed.name"),
         (["trainer.max_steps=-1", "trainer.max_epochs=-1"], "trainer.max_steps"),
+        (["physics_bias=topoflow", "physics_bias.direction=uphill"], "physics_bias.direction"),
+        (["physics_bias=topoflow", "physics_bias.blocks=[0,9]"], "physics_bias.blocks"),
+        (["physics_bias=topoflow", "physics_bias.blocks=some"], "physics_bias.blocks"),
+        (["physics_bias=adaptive", "physics_bias.wind=upwind"], "physics_bias.wind"),
+        (["physics_bias=topoflow", "physics_bias.control=random"], "physics_bias.control"),
+        (["physics_bias=adaptive", "data.inputs=[elevation,pm25]", "data.targets=[pm25]"], "physics_bias=adaptive"),
     ],
 )
 def test_impossible_values_name_the_key(overrides: list[str], named: str) -> None:
@@ -78,3 +84,10 @@ def test_patch_must_divide_the_grid() -> None:
     with pytest.raises(ConfigError, match=r"backbone\.patch_size=3 does not divide the grid 32x64"):
         validate_grid(cfg, (32, 64))
     validate_grid(compose(), (32, 64))
+
+
+def test_physics_bias_presets_follow_the_seeds() -> None:
+    topo, adaptive = compose(["physics_bias=topoflow"]).physics_bias, compose(["physics_bias=adaptive"]).physics_bias
+    assert (topo.alpha_init, topo.clamp, list(topo.blocks), topo.direction) == (1.0, -10.0, [0], "source_higher")
+    assert (adaptive.alpha_init, adaptive.beta_init, adaptive.clamp, adaptive.wind) == (0.2, 0.3, None, "pair_mean")
+    validate_config(compose(["physics_bias=topoflow", "physics_bias.blocks=all"]))
