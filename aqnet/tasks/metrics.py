@@ -10,6 +10,7 @@ Names follow DESIGN.md: ``{split}/{rmse|mae|bias}_{var}_{lead}h``; baselines put
 from __future__ import annotations
 
 import warnings
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -59,8 +60,9 @@ class _LeadBucketed(Metric):
         self.add_state("total", torch.zeros(shape, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("weight", torch.zeros(shape, dtype=torch.float64), dist_reduce_fx="sum")
 
+    @abstractmethod
     def _pointwise(self, err: Tensor) -> Tensor:
-        raise NotImplementedError
+        """The per-pixel error that is averaged: squared (RMSE), absolute (MAE) or signed (bias)."""
 
     def _finish(self, mean: Tensor) -> Tensor:
         return mean
