@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from aqnet.data.datamodule import AirQualityDataModule
@@ -21,6 +23,16 @@ from aqnet.tasks.report import format_results_table
 from aqnet.tracking import mlflow as tracking
 from aqnet.training.progress import progress_callback, uses_progress_bar
 from aqnet.variables import VARIABLES
+
+AQNET_TRAINER_KEYS = ("early_stopping_patience",)  # trainer.* keys that are not Lightning Trainer arguments
+
+T = TypeVar("T")
+
+
+def from_config(cls: type[T], node: DictConfig, **overrides: Any) -> T:
+    """An instance of dataclass ``cls`` from the config node's keys of the same names (others are ignored)."""
+    values = {f.name: node[f.name] for f in fields(cls) if f.name in node}  # type: ignore[arg-type]
+    return cls(**{**values, **overrides})
 
 
 def data_store(cfg: DictConfig) -> Path:
@@ -65,15 +77,7 @@ def build_model(cfg: DictConfig, datamodule: AirQualityDataModule) -> Forecaster
         target_names=list(cfg.data.targets),
         img_size=datamodule.grid_shape,
         patch_size=b.patch_size,
-        backbone=BackboneConfig(
-            embed_dim=b.embed_dim,
-            depth=b.depth,
-            decoder_depth=b.decoder_depth,
-            num_heads=b.num_heads,
-            mlp_ratio=b.mlp_ratio,
-            drop_path=b.drop_path,
-            drop_rate=b.drop_rate,
-        ),
+        backbone=from_config(BackboneConfig, b),
         embed=cfg.embed.name,
         statistics=datamodule.statistics,
         transforms=transforms,
@@ -98,16 +102,7 @@ def build_physics_bias(cfg: DictConfig) -> TopoFlowBias | AdaptiveBias | None:
 
 
 def build_task(cfg: DictConfig, model: Forecaster, datamodule: AirQualityDataModule) -> ForecastTask:
-    o = cfg.optim
-    optim = OptimConfig(
-        lr=o.lr,
-        weight_decay=o.weight_decay,
-        betas=tuple(o.betas),
-        warmup_steps=o.warmup_steps,
-        max_steps=cfg.trainer.max_steps,
-        min_lr_ratio=o.min_lr_ratio,
-        physics_lr=o.physics_lr,
-    )
+    optim = from_config(OptimConfig, cfg.optim, betas=tuple(cfg.optim.betas), max_steps=cfg.trainer.max_steps)
     return ForecastTask(
         model=model,
         lat=datamodule.lat,
@@ -140,23 +135,12 @@ def build_trainer(cfg: DictConfig, run_dir: Path, logger: MLFlowLogger | None) -
     callbacks: list[Callback] = [checkpoints, progress]
     if t.early_stopping_patience > 0:
         callbacks.append(EarlyStopping(monitor="val/loss", mode="min", patience=t.early_stopping_patience))
+    # every trainer.* key but aqnet's own is a Lightning Trainer argument of the same name
+    lightning_args = {k: v for k, v in OmegaConf.to_container(t).items() if k not in AQNET_TRAINER_KEYS}
     trainer = L.Trainer(
+        **lightning_args,
         default_root_dir=run_dir,
-        max_steps=t.max_steps,
-        max_epochs=t.max_epochs,
-        val_check_interval=t.val_check_interval,
         check_val_every_n_epoch=None,  # validate by step count, across epoch boundaries
-        limit_val_batches=t.limit_val_batches,
-        limit_test_batches=t.limit_test_batches,
-        accumulate_grad_batches=t.accumulate_grad_batches,
-        gradient_clip_val=t.gradient_clip_val,
-        precision=t.precision,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        num_nodes=t.num_nodes,
-        strategy=t.strategy,
-        deterministic=t.deterministic,
-        log_every_n_steps=t.log_every_n_steps,
         logger=logger if logger is not None else False,
         callbacks=callbacks,
         enable_progress_bar=uses_progress_bar(progress),

@@ -112,6 +112,7 @@ class Forecaster(nn.Module):
         num_tokens = self.token_grid[0] * self.token_grid[1]
         dim = backbone.embed_dim
         self._input_index = {name: i for i, name in enumerate(self.input_names)}
+        self._target_inputs = [self._input_index[name] for name in self.target_names]  # for predict=change
 
         self.normaliser = Normaliser(self.input_names, statistics, transforms)
         self.token_embeds = build_variable_embed(embed, self.input_names, self.patch_size, dim)
@@ -208,7 +209,7 @@ class Forecaster(nn.Module):
     def prior(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor) -> Tensor | float:
         """What the network's output is added to (normalised): 0, the init-time state, or the climatology."""
         if self.predict == "change":
-            state = inputs[:, [self._input_index[name] for name in self.target_names]]
+            state = inputs[:, self._target_inputs]
             return self.normaliser.normalise(state, self.target_names)
         if self.predict == "anomaly":
             assert self.climatology is not None
@@ -250,17 +251,10 @@ def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
-def count_forecaster_parameters(
-    input_names: Sequence[str],
-    target_names: Sequence[str],
-    img_size: tuple[int, int],
-    patch_size: int,
-    backbone: BackboneConfig,
-    embed: str = "parallel",
-) -> int:
-    """Parameter count of a Forecaster built on the meta device: no memory, no initialisation cost."""
+def count_forecaster_parameters(*args: Any, **kwargs: Any) -> int:
+    """Parameter count of ``Forecaster(*args, **kwargs)`` built on the meta device: no memory, no init cost."""
     with torch.device("meta"):
-        model = Forecaster(input_names, target_names, img_size, patch_size, backbone, embed=embed)
+        model = Forecaster(*args, **kwargs)
     return count_parameters(model)
 
 
