@@ -8,6 +8,7 @@ where (which key, variable or file) and how to fix it. CLI entry points turn it 
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -32,7 +33,18 @@ class DataError(AqnetError):
 def fail(message: str) -> NoReturn:
     """Print ``aqnet: error: <message>`` to stderr and exit with a non-zero status."""
     print(f"aqnet: error: {' '.join(str(message).split())}", file=sys.stderr)
+    _quiet_shutdown()
     raise SystemExit(EXIT_USER_ERROR)
+
+
+def _quiet_shutdown() -> None:
+    """Keep the error to its one line while the interpreter exits.
+
+    An error raised mid-read (a corrupt chunk) abandons I/O still in flight on zarr's background event loop; at
+    shutdown Python would report each abandoned coroutine ("Exception ignored ... Event loop is closed").
+    """
+    sys.unraisablehook = lambda _unraisable: None
+    warnings.simplefilter("ignore")
 
 
 def run_cli(entry: Callable[[], int | None]) -> int:
