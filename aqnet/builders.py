@@ -78,7 +78,7 @@ def build_model(cfg: DictConfig, datamodule: AirQualityDataModule) -> Forecaster
         img_size=datamodule.grid_shape,
         patch_size=b.patch_size,
         backbone=from_config(BackboneConfig, b),
-        embed=cfg.embed.name,
+        embed=cfg.embed.tokens,
         statistics=datamodule.statistics,
         transforms=transforms,
         seed=cfg.seed,
@@ -88,6 +88,8 @@ def build_model(cfg: DictConfig, datamodule: AirQualityDataModule) -> Forecaster
         bias_blocks=cfg.physics_bias.blocks if cfg.physics_bias.blocks == "all" else list(cfg.physics_bias.blocks),
         attention_backend=cfg.physics_bias.backend,
         attention_chunk=cfg.physics_bias.chunk,
+        scan_region=tuple(cfg.embed.region) if cfg.embed.name == "wind_scan" else None,
+        scan_order_encoding=cfg.embed.order_encoding,
     )
 
 
@@ -156,8 +158,15 @@ def report(
     metrics: Mapping[str, float],
     checkpoints: ModelCheckpoint,
     logger: MLFlowLogger | None,
+    task: ForecastTask,
+    datamodule: AirQualityDataModule,
 ) -> None:
-    """The end of a run: the results table, where things are, and the best checkpoint in MLflow."""
+    """The end of a run: the results table, where things are, the best checkpoint and figures in MLflow."""
+    from aqnet.plots.bias import bias_footprints_artifact
+
+    footprints = bias_footprints_artifact(task.model, datamodule, run_dir)
+    if footprints is not None:
+        tracking.log_artifact(logger, footprints, "plots")
     console = Console()
     console.print(format_results_table(metrics, split="test"))
     console.print(f"run directory: {run_dir}")

@@ -9,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from aqnet import builders
-from aqnet.config.validate import validate_config, validate_grid
+from aqnet.config.validate import physics_fields, validate_config, validate_grid, validate_physical_ranges
 from aqnet.training.console import quiet_console
 
 
@@ -24,6 +24,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = builders.build_datamodule(cfg, store)
     datamodule.setup("fit")
     validate_grid(cfg, datamodule.grid_shape)
+    validate_physical_ranges(cfg, {name: datamodule.value_range(name) for name in physics_fields(cfg)})
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = builders.build_model(cfg, datamodule)
@@ -34,5 +35,5 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer.fit(task, datamodule=datamodule)
     trainer.test(task, datamodule=datamodule, ckpt_path="best" if checkpoints.best_model_path else None, verbose=False)
     metrics = {**task.final_metrics, "val/loss": float(checkpoints.best_model_score or float("nan"))}
-    builders.report(cfg, run_dir, metrics, checkpoints, logger)
+    builders.report(cfg, run_dir, metrics, checkpoints, logger, task, datamodule)
     return metrics

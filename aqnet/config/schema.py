@@ -56,7 +56,10 @@ class BackboneConfig:
 
 @dataclass
 class EmbedConfig:
-    name: str = "parallel"  # variable (one conv per variable) | parallel (one grouped conv)
+    name: str = "parallel"  # serial | parallel | wind_scan
+    tokens: str = "parallel"  # the tokeniser: serial (one conv per variable) | parallel (one grouped conv)
+    region: list[int] = field(default_factory=lambda: [2, 4])  # wind_scan: region in patches (rows, cols)
+    order_encoding: str = "rank"  # wind_scan: rank (learned embedding of the scan rank) | none (order is inert)
 
 
 @dataclass

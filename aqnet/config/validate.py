@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from omegaconf import DictConfig, OmegaConf
 
 from aqnet.errors import ConfigError
 from aqnet.models.attention import BACKENDS
 from aqnet.models.climax import PREDICT_MODES
 from aqnet.models.physics import CONTROLS, DIRECTIONS, WINDS
+from aqnet.models.wind_scan import ORDER_ENCODINGS
 from aqnet.variables import VARIABLES
 
 PHYSICS_BIASES = ("none", "topoflow", "adaptive")
 BENCHMARK_SIZES = ("tiny", "small", "full")
-EMBEDS = ("variable", "parallel")
+EMBEDS = ("serial", "parallel", "wind_scan")
+TOKENISERS = ("serial", "parallel")
 TRANSFORMS = ("log1p", "none")
 
 
@@ -54,7 +58,7 @@ def validate_config(cfg: DictConfig) -> None:
     _require(data.batch_size >= 1, f"data.batch_size={data.batch_size} must be >= 1")
     _require(data.num_workers >= 0, f"data.num_workers={data.num_workers} must be >= 0")
 
-    _require(cfg.embed.name in EMBEDS, f"embed.name={cfg.embed.name!r} must be one of {EMBEDS}")
+    _validate_embed(cfg)
     _validate_physics_bias(cfg)
     _require(backbone.predict in PREDICT_MODES, f"backbone.predict={backbone.predict!r} must be one of {PREDICT_MODES}")
     _require(backbone.patch_size >= 1, f"backbone.patch_size={backbone.patch_size} must be >= 1")
@@ -80,6 +84,25 @@ def validate_config(cfg: DictConfig) -> None:
     _require(cfg.logger.name in ("mlflow", "none"), f"logger.name={cfg.logger.name!r} must be 'mlflow' or 'none'")
 
 
+def _validate_embed(cfg: DictConfig) -> None:
+    embed = cfg.embed
+    _require(embed.name in EMBEDS, f"embed.name={embed.name!r} must be one of {EMBEDS}")
+    _require(embed.tokens in TOKENISERS, f"embed.tokens={embed.tokens!r} must be one of {TOKENISERS}")
+    if embed.name != "wind_scan":
+        _require(embed.tokens == embed.name, f"embed.tokens={embed.tokens!r} contradicts embed.name={embed.name!r}")
+        return
+    _require(
+        len(embed.region) == 2 and all(r >= 1 for r in embed.region),
+        f"embed.region={list(embed.region)} must be two positive patch counts [rows, cols]",
+    )
+    _require(
+        embed.order_encoding in ORDER_ENCODINGS,
+        f"embed.order_encoding={embed.order_encoding!r} must be one of {ORDER_ENCODINGS}",
+    )
+    missing = [name for name in ("u", "v") if name not in cfg.data.inputs]
+    _require(not missing, f"embed=wind_scan orders tokens by the wind, but data.inputs lacks {missing}")
+
+
 def _validate_physics_bias(cfg: DictConfig) -> None:
     bias, depth = cfg.physics_bias, cfg.backbone.depth
     _require(bias.name in PHYSICS_BIASES, f"physics_bias.name={bias.name!r} must be one of {PHYSICS_BIASES}")
@@ -90,6 +113,12 @@ def _validate_physics_bias(cfg: DictConfig) -> None:
     _require(bias.control in CONTROLS, f"physics_bias.control={bias.control!r} must be one of {CONTROLS}")
     _require(bias.backend in BACKENDS, f"physics_bias.backend={bias.backend!r} must be one of {BACKENDS}")
     _require(bias.chunk >= 1, f"physics_bias.chunk={bias.chunk} must be >= 1")
+    if bias.backend == "flex":
+        _require(
+            _trains_on_gpu(cfg),
+            f"physics_bias.backend=flex cannot train on {cfg.trainer.accelerator!r}: FlexAttention has no CPU "
+            "backward; use physics_bias.backend=chunked (exact, O(N) memory) or trainer.accelerator=gpu on a GPU",
+        )
     _require(bias.height_scale_m > 0, f"physics_bias.height_scale_m={bias.height_scale_m} must be > 0")
     blocks = bias.blocks
     valid_blocks = blocks == "all" or (
@@ -101,11 +130,64 @@ def _validate_physics_bias(cfg: DictConfig) -> None:
     _require(not missing, f"physics_bias={bias.name} reads {missing} (physical units), which data.inputs lacks")
 
 
+# Plausible ranges of the physical fields the physics reads (elevation in metres above sea level, wind in m/s): a
+# store in km or with normalised values would silently turn the bias into noise.
+ELEVATION_RANGE_M = (-500.0, 9000.0)
+MIN_RELIEF_M = 10.0
+MAX_WIND_MS = 150.0
+
+
+def physics_fields(cfg: DictConfig) -> list[str]:
+    """The physical inputs the configured physics reads: elevation for a bias, u and v for wind."""
+    bias, embed = cfg.physics_bias.name, cfg.embed.name
+    fields = ["elevation"] if bias != "none" else []
+    return fields + (["u", "v"] if bias == "adaptive" or embed == "wind_scan" else [])
+
+
+def validate_physical_ranges(cfg: DictConfig, ranges: Mapping[str, tuple[float, float] | None]) -> None:
+    """The store's elevation / wind ranges (canonical units) must be plausible for the physics that reads them."""
+    if "elevation" in ranges and ranges["elevation"] is not None:
+        lo, hi = ranges["elevation"]
+        _require(
+            ELEVATION_RANGE_M[0] <= lo and hi <= ELEVATION_RANGE_M[1] and hi - lo >= MIN_RELIEF_M,
+            f"variable 'elevation' spans {lo:.4g}..{hi:.4g}, implausible for metres above sea level (expected within "
+            f"{ELEVATION_RANGE_M[0]:g}..{ELEVATION_RANGE_M[1]:g} m with at least {MIN_RELIEF_M:g} m of relief): "
+            f"physics_bias={cfg.physics_bias.name} needs elevation in metres, not km or normalised values; "
+            "fix the store's values or its units attribute",
+        )
+    for name in ("u", "v"):
+        if ranges.get(name) is not None:
+            lo, hi = ranges[name]  # type: ignore[misc]
+            _require(
+                max(abs(lo), abs(hi)) <= MAX_WIND_MS,
+                f"variable {name!r} spans {lo:.4g}..{hi:.4g}, implausible for wind in m/s (|{name}| <= "
+                f"{MAX_WIND_MS:g}); fix the store's values or its units attribute",
+            )
+
+
+def _trains_on_gpu(cfg: DictConfig) -> bool:
+    accelerator = cfg.trainer.accelerator
+    if accelerator in ("gpu", "cuda"):
+        return True
+    if accelerator == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
 def validate_grid(cfg: DictConfig, grid_shape: tuple[int, int]) -> None:
-    """The patch must tile the store's grid; checked once the store's metadata (not its data) is open."""
+    """The patch (and wind-scan region) must tile the store's grid; checked once the store's metadata is open."""
     p, (h, w) = cfg.backbone.patch_size, grid_shape
     _require(
         h % p == 0 and w % p == 0,
         f"backbone.patch_size={p} does not divide the grid {h}x{w} of the data store; "
         f"choose a patch size that divides both {h} and {w}",
     )
+    if cfg.embed.name == "wind_scan":
+        (rows, cols), (gh, gw) = cfg.embed.region, (h // p, w // p)
+        _require(
+            gh % rows == 0 and gw % cols == 0,
+            f"embed.region={[rows, cols]} (patches) does not tile the token grid {gh}x{gw} "
+            f"(grid {h}x{w} / patch {p}); choose region rows dividing {gh} and columns dividing {gw}",
+        )

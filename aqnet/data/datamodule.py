@@ -116,6 +116,16 @@ class AirQualityDataModule(lightning.LightningDataModule):
         assert self.handle is not None
         return self.handle
 
+    def value_range(self, name: str) -> tuple[float, float] | None:
+        """(min, max) of variable ``name`` over the whole store in canonical units, from the validation scan."""
+        handle = self._require()
+        scan = handle.scans[name]
+        if scan.min is None or scan.max is None:
+            return None
+        convert = handle.conversions.get(name)
+        ends = (convert(scan.min), convert(scan.max)) if convert else (scan.min, scan.max)
+        return float(min(ends)), float(max(ends))
+
     @property
     def statistics(self) -> Statistics:
         self._require()

@@ -11,12 +11,16 @@ block of query rows on demand. Backends for definitions:
 - ``chunked``: exact; loops over query chunks, builds only that chunk's bias rows, and checkpoints each chunk so
   the backward pass recomputes it instead of storing it: peak memory O(B·H·chunk·N), never [B, H, N, N].
 - ``auto``: ``dense`` for N ≤ :data:`DENSE_MAX_TOKENS`, else ``chunked``.
-- ``flex``: FlexAttention on CUDA — not implemented yet (hook below).
+- ``flex``: FlexAttention with the definition's ``score_mod`` (the same elementwise formula): compiled and fused on
+  CUDA (forward and backward, O(N) memory); on CPU forward only (eager, for inference and tests), because
+  FlexAttention has no CPU backward. Not chosen by ``auto``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
+from functools import cache
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -30,9 +34,12 @@ DENSE_MAX_TOKENS = 1024  # above this, auto never builds the full bias (8192 tok
 
 @runtime_checkable
 class PairwiseBias(Protocol):
-    """A bias definition: per-token fields in, bias rows [B, 1, n_rows, N] (same for all heads) out."""
+    """A bias definition: per-token fields in, bias rows [B, 1, n_rows, N] (same for all heads) out; or the same
+    bias as a FlexAttention ``score_mod``."""
 
     def pairwise(self, fields: Mapping[str, Tensor], rows: slice | None = None) -> Tensor: ...
+
+    def score_mod(self, fields: Mapping[str, Tensor]) -> Callable[..., Tensor]: ...
 
 
 def resolve_backend(backend: str, num_tokens: int) -> str:
@@ -41,13 +48,30 @@ def resolve_backend(backend: str, num_tokens: int) -> str:
         raise ValueError(f"attention backend {backend!r} is unknown; choose one of {BACKENDS}")
     if backend == "auto":
         return "dense" if num_tokens <= DENSE_MAX_TOKENS else "chunked"
-    if backend == "flex":
-        # Hook for the FlexAttention backend (CUDA, torch >= 2.6; its backward is NotImplemented on CPU).
-        raise ValueError(
-            "attention backend 'flex' (FlexAttention) is not available: not implemented yet, and CPU has no "
-            "FlexAttention backward; use 'chunked' or 'auto'"
-        )
     return backend
+
+
+@cache
+def _compiled_flex_attention() -> Callable[..., Tensor]:
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return torch.compile(flex_attention, dynamic=False)
+
+
+def flex_attention(q: Tensor, k: Tensor, v: Tensor, bias_def: PairwiseBias, fields: Mapping[str, Tensor]) -> Tensor:
+    """FlexAttention with ``bias_def.score_mod``: fused kernel on CUDA; eager forward only on CPU."""
+    if q.is_cuda:
+        return _compiled_flex_attention()(q, k, v, score_mod=bias_def.score_mod(fields))
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+        raise ValueError(
+            "attention backend 'flex' cannot train on CPU (FlexAttention has no CPU backward); "
+            "use physics_bias.backend=chunked, or train on a GPU"
+        )
+    from torch.nn.attention.flex_attention import flex_attention as eager_flex
+
+    with warnings.catch_warnings():  # eager CPU use is deliberate (inference, tests): no compile hint needed
+        warnings.simplefilter("ignore", UserWarning)
+        return eager_flex(q, k, v, score_mod=bias_def.score_mod(fields))
 
 
 def biased_attention(
@@ -72,7 +96,12 @@ def biased_attention(
     if fields is None:
         raise ValueError("a bias definition needs its per-token fields")
     n = q.shape[-2]
-    if resolve_backend(backend, n) == "dense":
+    resolved = resolve_backend(backend, n)
+    if resolved == "flex":
+        if dropout_p > 0:
+            raise ValueError("attention backend 'flex' does not support attention dropout; use 'chunked'")
+        return flex_attention(q, k, v, bias_def, fields)
+    if resolved == "dense":
         bias = bias_def.pairwise(fields, None).to(q.dtype)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
     if chunk < 1:

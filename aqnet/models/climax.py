@@ -32,6 +32,7 @@ from aqnet.models.embed import VariableAggregation, build_variable_embed, sincos
 from aqnet.models.heads import PatchHead
 from aqnet.models.init import init_parameters
 from aqnet.models.normaliser import Normaliser
+from aqnet.models.wind_scan import WindScan
 
 PREDICT_MODES = ("field", "change", "anomaly")
 
@@ -65,6 +66,8 @@ class Forecaster(nn.Module):
     ``physics_bias``: an attention-bias definition (:mod:`aqnet.models.physics`), fed per-token fields from the raw
     physical inputs and added in the blocks ``bias_blocks`` (indices or "all"); ``attention_backend`` /
     ``attention_chunk`` choose how biased attention is computed (:func:`aqnet.models.attention.biased_attention`).
+    ``scan_region``: wind scanning (:mod:`aqnet.models.wind_scan`) over regions of that many patches (rows, cols),
+    with ``scan_order_encoding`` ("rank" or "none"); None keeps the row-major token order.
     """
 
     def __init__(
@@ -84,6 +87,8 @@ class Forecaster(nn.Module):
         bias_blocks: Sequence[int] | str = (0,),
         attention_backend: str = "auto",
         attention_chunk: int = 512,
+        scan_region: tuple[int, int] | None = None,
+        scan_order_encoding: str = "rank",
     ) -> None:
         super().__init__()
         self.input_names: tuple[str, ...] = tuple(input_names)
@@ -130,6 +135,12 @@ class Forecaster(nn.Module):
         # One shared definition (keys ``physics_bias.alpha`` / ``.beta``), only when configured, so a model
         # without it keeps its state-dict keys.
         self.physics_bias = physics_bias
+        self.wind_scan: WindScan | None = None
+        if scan_region is not None:
+            try:
+                self.wind_scan = WindScan(self.token_grid, scan_region, dim, scan_order_encoding)
+            except ValueError as err:
+                raise ModelConfigError(str(err)) from None
         self.norm = nn.LayerNorm(dim)
         self.head = PatchHead(dim, backbone.decoder_depth, len(self.target_names), self.patch_size, self.token_grid)
         self.climatology = (
@@ -146,6 +157,9 @@ class Forecaster(nn.Module):
         physics: dict[str, Tensor] = {}
         if self.physics_bias is not None and hasattr(self.physics_bias, "initial_values"):
             physics = {f"physics_bias.{k}": val for k, val in self.physics_bias.initial_values().items()}
+        if self.wind_scan is not None and self.wind_scan.order_encoding == "rank":
+            ranks = torch.arange(self.wind_scan.region_size)
+            physics["wind_scan.rank_embed"] = sincos_1d(dim, ranks).unsqueeze(0)
         return physics | {
             "pos_embed": sincos_2d(dim, *self.token_grid).unsqueeze(0),
             "var_embed": sincos_1d(dim, torch.arange(len(self.input_names))).unsqueeze(0),
@@ -172,13 +186,6 @@ class Forecaster(nn.Module):
         field = inputs[:, self.input_index(name)].unsqueeze(1)
         return F.avg_pool2d(field, self.patch_size).flatten(1)
 
-    def block_bias(self, block_index: int, inputs: Tensor) -> Tensor | None:
-        """Additive attention bias for block ``block_index`` (broadcastable to [B, heads, L, L]), or None.
-
-        Hook for physics biases: ``inputs`` are in physical units. The plain backbone uses none.
-        """
-        return None
-
     def encode(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
         """Physical inputs [B, V_in, H, W] -> normed token features [B, L, D]."""
         self._check_inputs(inputs)
@@ -193,11 +200,15 @@ class Forecaster(nn.Module):
         x = self.pos_drop(x)
         # per-token physical fields once per forward, shared by every biased block
         fields = None if self.physics_bias is None else self.physics_bias.per_token_fields(inputs, self)
+        order = None
+        if self.wind_scan is not None:  # tokens and their fields travel together into scan order, and back
+            order = self.wind_scan.order(self.patch_means(inputs, "u"), self.patch_means(inputs, "v"))
+            x, fields = self.wind_scan.permute(x, order, fields)
         for i, block in enumerate(self.blocks):
-            bias: Any = self.block_bias(i, inputs)
-            if bias is None and fields is not None and i in self.bias_blocks:
-                bias = self.physics_bias
+            bias = self.physics_bias if fields is not None and i in self.bias_blocks else None
             x = block(x, bias, fields, self.attention_backend, self.attention_chunk)
+        if order is not None:
+            x = self.wind_scan.unpermute(x, order)
         return self.norm(x)
 
     def forward(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:

@@ -18,6 +18,7 @@ is built. The bias keeps its value distribution but loses its relation to the re
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import torch
@@ -93,11 +94,30 @@ class _ElevationBias(nn.Module):
             return self.token_fields(elevation)
         return self.token_fields(elevation, forecaster.patch_means(inputs, "u"), forecaster.patch_means(inputs, "v"))
 
-    def _rise(self, elevation: Tensor, rows: slice | None, scale_m: float) -> Tensor:
-        """relu(height difference)/scale for receptor rows × all sources: [B, n_rows, N]."""
-        e_i = (elevation if rows is None else elevation[:, rows]).unsqueeze(2)  # receptors
-        e_j = elevation.unsqueeze(1)  # sources
-        diff = e_j - e_i if self.direction == "source_higher" else e_i - e_j
+    def pairwise(self, fields: Mapping[str, Tensor], rows: slice | None = None) -> Tensor:
+        """Bias for receptor ``rows`` (all if None) against all sources: [B, 1, n_rows, N] (dense, chunked)."""
+        receptor = {k: (f if rows is None else f[:, rows]).unsqueeze(2) for k, f in fields.items()}
+        source = {k: f.unsqueeze(1) for k, f in fields.items()}
+        return self.pair_bias(receptor, source).unsqueeze(1)
+
+    def score_mod(self, fields: Mapping[str, Tensor]) -> Callable[..., Tensor]:
+        """The same bias as a FlexAttention ``score_mod``: one (batch, query, key) element at a time."""
+
+        def add_bias(score: Tensor, b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+            receptor = {k: f[b, q_idx] for k, f in fields.items()}
+            source = {k: f[b, kv_idx] for k, f in fields.items()}
+            return score + self.pair_bias(receptor, source)
+
+        return add_bias
+
+    def pair_bias(self, receptor: Mapping[str, Tensor], source: Mapping[str, Tensor]) -> Tensor:
+        """The bias from receptor and source fields that broadcast against each other (elementwise only, so one
+        formula serves every backend)."""
+        raise NotImplementedError
+
+    def _rise(self, e_receptor: Tensor, e_source: Tensor, scale_m: float) -> Tensor:
+        """relu(height difference in the configured direction) / scale."""
+        diff = e_source - e_receptor if self.direction == "source_higher" else e_receptor - e_source
         return torch.relu(diff / scale_m)
 
 
@@ -125,12 +145,9 @@ class TopoFlowBias(_ElevationBias):
         self.height_scale_m = float(height_scale_m)
         self.clamp = clamp
 
-    def pairwise(self, fields: dict[str, Tensor], rows: slice | None = None) -> Tensor:
-        """Bias for receptor ``rows`` (all if None) against all sources: [B, 1, n_rows, N]."""
-        bias = -self.alpha * self._rise(fields["elevation"], rows, self.height_scale_m)
-        if self.clamp is not None:
-            bias = soft_clamp(bias, self.clamp)
-        return bias.unsqueeze(1)
+    def pair_bias(self, receptor: Mapping[str, Tensor], source: Mapping[str, Tensor]) -> Tensor:
+        bias = -self.alpha[0] * self._rise(receptor["elevation"], source["elevation"], self.height_scale_m)
+        return bias if self.clamp is None else soft_clamp(bias, self.clamp)
 
     def extra_repr(self) -> str:
         return f"direction={self.direction}, H={self.height_scale_m} m, clamp={self.clamp}, control={self.control}"
@@ -169,15 +186,12 @@ class AdaptiveBias(_ElevationBias):
         else:
             self.register_buffer("beta", beta)
 
-    def pairwise(self, fields: dict[str, Tensor], rows: slice | None = None) -> Tensor:
-        """Bias for receptor ``rows`` (all if None) against all sources: [B, 1, n_rows, N]."""
-        rise = self._rise(fields["elevation"], rows, 1000.0)
-        speed = fields["wind_speed"]
-        s_i = (speed if rows is None else speed[:, rows]).unsqueeze(2)
-        s_j = speed.unsqueeze(1)
-        s = {"receptor": s_i, "source": s_j, "pair_mean": 0.5 * (s_i + s_j)}[self.wind]
-        damping = 1.0 - self.beta * torch.sigmoid(s - self.WIND_PIVOT_MS)
-        return (self.alpha * (-0.5 * rise) * damping).unsqueeze(1)
+    def pair_bias(self, receptor: Mapping[str, Tensor], source: Mapping[str, Tensor]) -> Tensor:
+        rise = self._rise(receptor["elevation"], source["elevation"], 1000.0)
+        s_i, s_j = receptor["wind_speed"], source["wind_speed"]
+        speed = s_i if self.wind == "receptor" else s_j if self.wind == "source" else 0.5 * (s_i + s_j)
+        damping = 1.0 - self.beta[0] * torch.sigmoid(speed - self.WIND_PIVOT_MS)
+        return self.alpha[0] * (-0.5 * rise) * damping
 
     def extra_repr(self) -> str:
         return f"wind={self.wind}, direction={self.direction}, control={self.control}"

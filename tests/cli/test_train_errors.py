@@ -24,6 +24,11 @@ FAST = ["debug=fast", "logger=none"]
         (["optim.lr=0"], "optim.lr"),
         (["optim.lr=-0.001"], "optim.lr"),
         (["data=zarr"], "data.path"),
+        (["physics_bias=topoflow", "physics_bias.backend=flex"], "physics_bias.backend=flex"),
+        (["physics_bias=topoflow", "data.inputs=[u,v,temp,pm25]", "data.targets=[pm25]"], "elevation"),
+        (["embed=wind_scan", "data.inputs=[temp,elevation,pm25]", "data.targets=[pm25]"], "'u', 'v'"),
+        (["embed=wind_scan", "embed.region=[0,4]"], "embed.region"),
+        (["physics_bias=topoflow", "physics_bias.blocks=[7]"], "physics_bias.blocks"),
     ],
 )
 def test_config_errors(run_cli: Runner, root: Path, overrides: list[str], named: str) -> None:
@@ -47,6 +52,29 @@ def good_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_patch_not_dividing_the_grid(run_cli: Runner, good_store: Path) -> None:
     result = run_cli("aqnet-train", "data=zarr", f"data.path={good_store}", "backbone.patch_size=3", *FAST)
     assert_one_line_error(result, "backbone.patch_size=3", "8x16")
+
+
+@pytest.mark.parametrize(
+    ("factor", "overrides"),
+    [(1e-3, ["physics_bias=topoflow"]), (1e-3, ["physics_bias=adaptive"]), (0.0004, ["physics_bias=topoflow"])],
+)
+def test_implausible_elevation_is_named(run_cli: Runner, tmp_path: Path, factor: float, overrides: list[str]) -> None:
+    """Elevation in km (or normalised) under a 'm' attribute would turn the bias into noise: say so."""
+    store = make_store(tmp_path / "km.zarr", days=6, scale={"elevation": factor})
+    result = run_cli("aqnet-train", "data=zarr", f"data.path={store}", *overrides, *FAST)
+    assert_one_line_error(result, "'elevation'", "not km or normalised")
+
+
+def test_wind_in_knots_times_ten_is_named(run_cli: Runner, tmp_path: Path) -> None:
+    store = make_store(tmp_path / "wind.zarr", days=6, scale={"u": 100.0})
+    result = run_cli("aqnet-train", "data=zarr", f"data.path={store}", "embed=wind_scan", "embed.region=[1,1]", *FAST)
+    assert_one_line_error(result, "'u'", "m/s")
+
+
+def test_scan_region_not_tiling_the_token_grid(run_cli: Runner, good_store: Path) -> None:
+    scan = ["embed=wind_scan", "embed.region=[3,4]"]
+    result = run_cli("aqnet-train", "data=zarr", f"data.path={good_store}", *scan, *FAST)
+    assert_one_line_error(result, "embed.region=[3, 4]", "4x8")
 
 
 DEFECTS: dict[str, tuple[dict, str]] = {

@@ -106,3 +106,23 @@ def test_topoflow_run_learns_alpha_in_its_own_group(shared_root: Path) -> None:
     assert run.data.params["physics_bias.direction"] == "source_higher"
     alpha = run.data.metrics["physics/alpha"]
     assert alpha != 1.0  # moved from its initial value: it receives gradient and has its own LR
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["physics_bias=adaptive", "embed=wind_scan"],
+        ["physics_bias=topoflow", "physics_bias.blocks=all"],
+        ["physics_bias=topoflow", "physics_bias.direction=receptor_higher", "physics_bias.control=shuffled_elevation"],
+    ],
+    ids=["adaptive+wind_scan", "topoflow-all-blocks", "receptor_higher-shuffled"],
+)
+def test_physics_variants_train_and_plot_their_bias(shared_root: Path, overrides: list[str]) -> None:
+    experiment = "physics_" + "_".join(o.split("=")[-1] for o in overrides)
+    train(shared_root, *overrides, f"logger.experiment_name={experiment}")
+    (run,) = runs(shared_root, experiment)
+    assert "physics/alpha" in run.data.metrics and "test/rmse_pm25_24h" in run.data.metrics
+    client = mlflow.MlflowClient(f"sqlite:///{shared_root / 'mlflow.db'}")
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == ["plots/physics_bias_footprints.png"]
+    png = Path(run.data.tags["run_dir"]) / "plots" / "physics_bias_footprints.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"

@@ -78,6 +78,7 @@ def make_store(
     extra_dims: dict[str, int] | None = None,
     all_nan: str | None = None,
     inf_var: str | None = None,
+    scale: dict[str, float] | None = None,
     duplicate_time: bool = False,
     unsorted_time: bool = False,
     nan_fraction: float = 0.02,
@@ -91,6 +92,8 @@ def make_store(
         fields["co"] = fields["co"] / 1000.0
         unit_of["co"] = "mg m-3"
     unit_of.update(units or {})
+    for name, factor in (scale or {}).items():  # values in other units than the attribute claims
+        fields[name] = fields[name] * factor
     if all_nan:
         fields[all_nan] = np.full_like(fields[all_nan], np.nan, dtype=np.float64)
     if inf_var:

@@ -1,4 +1,4 @@
-"""Forecaster end to end on a 16×32 grid: shapes, units, hooks, gradients, config errors, ClimaX key names."""
+"""Forecaster end to end on a 16×32 grid: shapes, units, gradients, config errors, ClimaX key names."""
 
 from __future__ import annotations
 
@@ -80,22 +80,6 @@ def test_patch_means_read_physical_units() -> None:
     assert means[0, 16].item() == pytest.approx(elevation[2:4, :2].mean().item())
     with pytest.raises(KeyError, match="wind_speed"):
         model.patch_means(inputs, "wind_speed")
-
-
-def test_block_bias_hook_reaches_the_blocks() -> None:
-    class Biased(Forecaster):
-        def block_bias(self, block_index: int, inputs: torch.Tensor) -> torch.Tensor | None:
-            if block_index != 0:
-                return None
-            elev = self.patch_means(inputs, "elevation") / 1000.0  # metres -> km, physical units
-            return -5.0 * torch.relu(elev[:, None, None, :] - elev[:, None, :, None])
-
-    kwargs: dict[str, object] = dict(statistics=_stats(), transforms=dict.fromkeys(POLLUTANTS, "log1p"))
-    plain = Forecaster(INPUT_VARIABLES, POLLUTANTS, GRID, 2, SMALL, **kwargs).eval()
-    biased = Biased(INPUT_VARIABLES, POLLUTANTS, GRID, 2, SMALL, **kwargs).eval()
-    inputs, lead, hour, day = _batch()
-    inputs[:, INPUT_VARIABLES.index("elevation")] *= 300.0
-    assert not torch.allclose(biased(inputs, lead, hour, day), plain(inputs, lead, hour, day))
 
 
 def test_gradient_reaches_every_parameter() -> None:

@@ -1,0 +1,1 @@
+"""PNG figures written into run directories and logged to MLflow (matplotlib, Agg backend: no display needed)."""
