@@ -120,7 +120,7 @@ def build_logger(
 ) -> MLFlowLogger | None:
     if cfg.logger.name == "none":
         return None
-    return tracking.make_logger(cfg, run_dir, choices, job_num=job_num, sweep_id=None)
+    return tracking.make_logger(cfg, run_dir, choices, job_num=job_num, sweep_id=cfg.sweep_id)
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, logger: MLFlowLogger | None) -> tuple[L.Trainer, ModelCheckpoint]:
@@ -138,7 +138,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, logger: MLFlowLogger | None) -
     if t.early_stopping_patience > 0:
         callbacks.append(EarlyStopping(monitor="val/loss", mode="min", patience=t.early_stopping_patience))
     # every trainer.* key but aqnet's own is a Lightning Trainer argument of the same name
-    lightning_args = {k: v for k, v in OmegaConf.to_container(t).items() if k not in AQNET_TRAINER_KEYS}
+    lightning_args = {k: v for k, v in OmegaConf.to_container(t, resolve=True).items() if k not in AQNET_TRAINER_KEYS}
     trainer = L.Trainer(
         **lightning_args,
         default_root_dir=run_dir,

@@ -25,6 +25,11 @@ def _app(cfg: DictConfig) -> float | None:
 
 
 def main() -> int:
+    from aqnet.config.resolvers import export_submit_time
+    from aqnet.training.console import quiet_launcher
+
+    export_submit_time()  # before Hydra composes: every job this call launches inherits the same identity
+    quiet_launcher()
     return run_hydra_app(_app)
 
 

@@ -86,7 +86,22 @@ class FinetuneConfig:
 
 @dataclass
 class ClusterConfig:
+    """Where jobs run (conf/cluster/*.yaml); the SLURM keys feed hydra.launcher and the matching trainer keys."""
+
     name: str = "local"
+    launcher: str = "basic"  # basic (in process) | submitit_local | submitit_slurm
+    requires_account: bool = False  # the preset refuses to submit without a SLURM account
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    timeout_min: int = 60
+    nodes: int = 1
+    tasks_per_node: int = 1  # processes per node = GPUs per node under DDP (SLURM starts them, never torchrun)
+    gpus_per_node: int = 0
+    cpus_per_task: int = 1
+    mem_gb: int = 4
+    array_parallelism: int = 64  # jobs of a sweep running at once
+    setup: list[str] = field(default_factory=list)  # shell lines before each job (modules, environment)
 
 
 @dataclass
@@ -139,7 +154,8 @@ class RunConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     experiment: str = MISSING  # name of the experiment preset; the MLflow experiment unless logger says otherwise
     seed: int = 0
-    run_id: str = MISSING  # submit time (UTC, microseconds) [+ job number]; names runs/<run_id>/
+    run_id: str = MISSING  # submit time (UTC, microseconds) [+ _<job number>]; names runs/<run_id>/
+    sweep_id: str | None = None  # the sweep's submit time in a multirun; names sweeps/<sweep_id>/
 
 
 def register_schema() -> None:

@@ -19,14 +19,21 @@ from mlflow.entities import Param
 from omegaconf import DictConfig, OmegaConf
 
 import aqnet
+from aqnet.tracking.sweeps import parent_run_id
 from aqnet.utils.atomic import file_lock
 
+SLURM_TAGS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT")
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars spam log files
 
 
 def tracking_uri(cfg: DictConfig) -> str:
     return cfg.logger.tracking_uri or f"sqlite:///{Path(cfg.paths.root) / 'mlflow.db'}"
+
+
+def artifact_location(cfg: DictConfig) -> str | None:
+    """Artifacts under <paths.root>/artifacts for the sqlite store; a tracking server decides for itself."""
+    return (Path(cfg.paths.root) / "artifacts").as_uri() if tracking_uri(cfg).startswith("sqlite") else None
 
 
 def ensure_store(uri: str, root: Path) -> None:
@@ -90,12 +97,16 @@ def make_logger(
         "sweep_id": sweep_id or "none",
         "run_dir": str(run_dir),
     }
+    parent = parent_run_id(cfg)
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    tags.update({k.lower(): v for k, v in os.environ.items() if k in SLURM_TAGS})
     logger = MLFlowLogger(
         experiment_name=cfg.logger.experiment_name or cfg.experiment,
         tracking_uri=uri,
         run_name=cfg.run_id,
         tags=tags,
-        artifact_location=(root / "artifacts").as_uri() if uri.startswith("sqlite") else None,
+        artifact_location=artifact_location(cfg),
         log_model=False,
     )
     if rank_zero_only.rank != 0:  # other ranks hold a no-op logger; only rank 0 talks to MLflow

@@ -11,7 +11,22 @@ import warnings
 _NOISE = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",  # Lightning internals vs newer torch
     r".*overridden `transfer_batch_to_device` in `LightningModule`.*",  # intended: Batch.to moves named fields
+    r".*The `srun` command is available on your system but is not used.*",  # SLURM installed, job run locally
 )
+
+
+class _DropSacctNoise(logging.Filter):
+    """submitit polls sacct; without SLURM accounting each poll logs a warning though the results arrive."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Bypassing sacct error" not in record.getMessage()
+
+
+def quiet_launcher() -> None:
+    """Keep the launching process's console to Hydra's job list and real problems."""
+    logging.getLogger("submitit").addFilter(_DropSacctNoise())
+    for pattern in _NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
 
 
 def quiet_console() -> None:

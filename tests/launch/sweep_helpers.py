@@ -1,0 +1,66 @@
+"""Shared by the sweep tests: a prebuilt tiny store, short-job overrides, and what a sweep left in MLflow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import mlflow
+
+from tests.cli.conftest import script
+
+SHORT_JOB = [
+    "debug=fast",
+    "trainer.max_steps=2",
+    "trainer.val_check_interval=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+]
+
+
+def tiny_store(directory: Path) -> Path:
+    """The tiny benchmark, generated once per test module (seconds), so jobs do not race to build it."""
+    path = directory / "tiny.zarr"
+    if not path.exists():
+        subprocess.run([script("aqnet-data"), "synth", "--size", "tiny", "--out", str(path)], check=True, timeout=300)
+    return path
+
+
+def aqnet_train(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600):
+    full_env = {**os.environ, "AQNET_ROOT": str(root), "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env.pop("AQNET_SUBMIT_TIME", None)
+    root.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [script("aqnet-train"), *args], cwd=root, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def sweep_runs(uri: str, experiment: str) -> tuple[mlflow.entities.Run, list[mlflow.entities.Run]]:
+    """(the sweep's parent run, its child runs by job number) in ``experiment``."""
+    client = mlflow.MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no MLflow experiment {experiment!r} in {uri}"
+    runs = client.search_runs([found.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("aqnet_role") == "sweep"]
+    assert len(parents) == 1, [r.info.run_name for r in runs]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    return parents[0], sorted(children, key=lambda r: int(r.data.tags["job_num"]))
+
+
+def assert_complete(uri: str, parent: mlflow.entities.Run, children: list[mlflow.entities.Run], n: int) -> None:
+    """Every job's run arrived whole: same params, every metric, the full train/loss history, a run dir each."""
+    assert len(children) == n, [c.info.run_name for c in children]
+    sweep_id = parent.data.tags["sweep_id"]
+    client = mlflow.MlflowClient(uri)
+    assert [c.data.tags["job_num"] for c in children] == [str(i) for i in range(n)]
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert len({c.data.tags["run_dir"] for c in children}) == n  # no two jobs shared a directory
+    keys = set(children[0].data.params)
+    for child in children:
+        assert child.data.tags["sweep_id"] == sweep_id
+        assert child.data.tags["run_id"] == f"{sweep_id}_{child.data.tags['job_num']}"
+        assert set(child.data.params) == keys and len(keys) > 40
+        assert {"test/rmse_pm25_24h", "val/loss", "test/persistence_rmse_o3_96h"} <= set(child.data.metrics)
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "train/loss")] == [0, 1]
+        assert Path(child.data.tags["run_dir"], "checkpoints", "last.ckpt").exists()
