@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from aqnet.data.datamodule import AirQualityDataModule
+from aqnet.finetune.phases import FreezePhases, PhasePlan
 from aqnet.models.climax import BackboneConfig, Forecaster
 from aqnet.models.physics import AdaptiveBias, TopoFlowBias
 from aqnet.paths import benchmark_store_path, cache_dir
@@ -21,6 +23,8 @@ from aqnet.tasks.forecast import ForecastTask
 from aqnet.tasks.optim import OptimConfig
 from aqnet.tasks.report import format_results_table
 from aqnet.tracking import mlflow as tracking
+from aqnet.training.checkpointing import ContinuationState, RotatingCheckpointIO
+from aqnet.training.preemption import CheckpointOnSignal, in_slurm_job
 from aqnet.training.progress import progress_callback, uses_progress_bar
 from aqnet.variables import VARIABLES
 
@@ -103,7 +107,15 @@ def build_physics_bias(cfg: DictConfig) -> TopoFlowBias | AdaptiveBias | None:
     return None
 
 
-def build_task(cfg: DictConfig, model: Forecaster, datamodule: AirQualityDataModule) -> ForecastTask:
+def build_task(
+    cfg: DictConfig,
+    model: Forecaster,
+    datamodule: AirQualityDataModule,
+    run_dir: Path | None = None,
+    phases: PhasePlan | None = None,
+) -> ForecastTask:
+    """The task; with ``run_dir`` its test epoch writes per-case errors and error maps to <run_dir>/evaluation;
+    with fine-tune ``phases``, each phase's learning rate scales the schedule."""
     optim = from_config(OptimConfig, cfg.optim, betas=tuple(cfg.optim.betas), max_steps=cfg.trainer.max_steps)
     return ForecastTask(
         model=model,
@@ -112,6 +124,9 @@ def build_task(cfg: DictConfig, model: Forecaster, datamodule: AirQualityDataMod
         lead_hours=list(cfg.data.lead_hours),
         climatology=datamodule.climatology,
         optim=optim,
+        evaluation_dir=run_dir / "evaluation" if run_dir is not None else None,
+        lon=datamodule.lon,
+        lr_factor=phases.lr_factor if phases is not None else None,
     )
 
 
@@ -123,7 +138,9 @@ def build_logger(
     return tracking.make_logger(cfg, run_dir, choices, job_num=job_num, sweep_id=cfg.sweep_id)
 
 
-def build_trainer(cfg: DictConfig, run_dir: Path, logger: MLFlowLogger | None) -> tuple[L.Trainer, ModelCheckpoint]:
+def build_trainer(
+    cfg: DictConfig, run_dir: Path, logger: MLFlowLogger | None, phases: PhasePlan | None = None
+) -> tuple[L.Trainer, ModelCheckpoint]:
     t = cfg.trainer
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
@@ -137,6 +154,13 @@ def build_trainer(cfg: DictConfig, run_dir: Path, logger: MLFlowLogger | None) -
     callbacks: list[Callback] = [checkpoints, progress]
     if t.early_stopping_patience > 0:
         callbacks.append(EarlyStopping(monitor="val/loss", mode="min", patience=t.early_stopping_patience))
+    if phases is not None:
+        callbacks.append(FreezePhases(phases))
+    # preemption-proof: state for an exact continuation, a checkpoint at the step after a SLURM signal
+    callbacks += [ContinuationState(cfg.run_id), CheckpointOnSignal(run_dir / "checkpoints", cfg.cluster.max_requeues)]
+    plugins: list[Any] = [RotatingCheckpointIO()]
+    if in_slurm_job():  # our signal handling replaces Lightning's USR1 auto-requeue
+        plugins.append(SLURMEnvironment(auto_requeue=False))
     # every trainer.* key but aqnet's own is a Lightning Trainer argument of the same name
     lightning_args = {k: v for k, v in OmegaConf.to_container(t, resolve=True).items() if k not in AQNET_TRAINER_KEYS}
     trainer = L.Trainer(
@@ -145,6 +169,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, logger: MLFlowLogger | None) -
         check_val_every_n_epoch=None,  # validate by step count, across epoch boundaries
         logger=logger if logger is not None else False,
         callbacks=callbacks,
+        plugins=plugins,
         enable_progress_bar=uses_progress_bar(progress),
         enable_model_summary=False,
         num_sanity_val_steps=0,
@@ -174,5 +199,8 @@ def report(
         console.print(f"best checkpoint: {checkpoints.best_model_path}")
     if logger is not None:
         tracking.log_artifact(logger, Path(checkpoints.best_model_path), "checkpoints")
+        if task.evaluation_dir is not None:
+            tracking.log_artifacts(logger, task.evaluation_dir, "evaluation")
+        tracking.log_artifacts(logger, run_dir / "finetune", "finetune")
         uri = tracking.tracking_uri(cfg)
         console.print(f"MLflow run {logger.run_id} in {uri}  (browse: {tracking.mlflow_env_hint(uri)})")

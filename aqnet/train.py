@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import lightning as L
@@ -10,7 +11,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from aqnet import builders
 from aqnet.config.validate import physics_fields, validate_config, validate_grid, validate_physical_ranges
+from aqnet.finetune.plan import load_weights, open_source, phase_plan
+from aqnet.training.checkpointing import find_resume_checkpoint
 from aqnet.training.console import quiet_console
+
+FINISHED = "finished.json"  # written last: the run completed (its test metrics)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -18,7 +23,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
     quiet_console()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    # a wrong checkpoint or architecture fails here, before any data is read; the run may adopt the checkpoint's
+    finetune = open_source(cfg, hydra_cfg.overrides.task)
+    validate_config(cfg)
+    choices = dict(hydra_cfg.runtime.choices) | (finetune.choices if finetune else {})
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))  # the sidecar checkpoints rely on
+    if (run_dir / FINISHED).exists():  # a rerun of a sweep (resume_sweep=...): this job is done
+        print(f"run {cfg.run_id} already finished; skipped", flush=True)
+        return json.loads((run_dir / FINISHED).read_text())
+    resume_from, note = find_resume_checkpoint(run_dir, cfg.run_id)  # a requeued or rerun job continues
+    if resume_from is not None:
+        print(f"resuming run {cfg.run_id} from {resume_from}" + (f" ({note})" if note else ""), flush=True)
 
     store = builders.data_store(cfg)
     datamodule = builders.build_datamodule(cfg, store)
@@ -28,12 +43,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = builders.build_model(cfg, datamodule)
-    task = builders.build_task(cfg, model, datamodule)
-    logger = builders.build_logger(cfg, run_dir, dict(hydra_cfg.runtime.choices), hydra_cfg.job.get("num", 0))
-    trainer, checkpoints = builders.build_trainer(cfg, run_dir, logger)
+    if finetune is not None and resume_from is None:  # a resumed fine-tune continues from its own checkpoint
+        load_weights(cfg, model, finetune, run_dir)
+    phases = phase_plan(cfg)
+    task = builders.build_task(cfg, model, datamodule, run_dir, phases)
+    logger = builders.build_logger(cfg, run_dir, choices, hydra_cfg.job.get("num", 0))
+    trainer, checkpoints = builders.build_trainer(cfg, run_dir, logger, phases)
 
-    trainer.fit(task, datamodule=datamodule)
+    trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
     trainer.test(task, datamodule=datamodule, ckpt_path="best" if checkpoints.best_model_path else None, verbose=False)
     metrics = {**task.final_metrics, "val/loss": float(checkpoints.best_model_score or float("nan"))}
     builders.report(cfg, run_dir, metrics, checkpoints, logger, task, datamodule)
+    (run_dir / FINISHED).write_text(json.dumps(metrics))
     return metrics

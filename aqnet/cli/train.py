@@ -7,6 +7,9 @@ aqnet-train -m physics_bias=none,topoflow seed=0,1,2
 
 from __future__ import annotations
 
+import os
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
@@ -25,9 +28,12 @@ def _app(cfg: DictConfig) -> float | None:
 
 
 def main() -> int:
-    from aqnet.config.resolvers import export_submit_time
+    from aqnet.config.resolvers import SUBMIT_TIME_ENV, export_submit_time
     from aqnet.training.console import quiet_launcher
 
+    resume = [a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("resume_sweep=")]
+    if resume:  # the rerun takes the sweep's identity: every job finds its own run directory again
+        os.environ[SUBMIT_TIME_ENV] = resume[-1]
     export_submit_time()  # before Hydra composes: every job this call launches inherits the same identity
     quiet_launcher()
     return run_hydra_app(_app)

@@ -79,9 +79,25 @@ class PhysicsBiasConfig:
 
 
 @dataclass
+class FinetunePhaseConfig:
+    name: str = "phase"
+    trainable: list[str] = field(default_factory=lambda: [".*"])  # regexes on parameter names
+    lr: float | None = None  # peak LR of every group in this phase; null: the optimiser's own
+    steps: int | None = None  # length (one of steps / epochs; the last phase runs to the end)
+    epochs: int | None = None
+
+
+@dataclass
 class FinetuneConfig:
     name: str = "none"
-    checkpoint: str | None = None
+    checkpoint: str | None = None  # run dir | run id | MLflow run id | .ckpt; weights only (a new optimiser)
+    which: str = "best"  # best | last checkpoint of a run
+    strict: bool = False
+    max_new_keys: int = 8  # non-strict: at most this many new parameter tensors
+    max_new_variables: int = 0  # input variables without an embedding in the checkpoint
+    statistics: str = "checkpoint"  # normaliser statistics + climatology: checkpoint | recompute
+    allow_changes: list[str] = field(default_factory=list)  # config groups that may differ from the checkpoint's
+    phases: list[FinetunePhaseConfig] = field(default_factory=list)
 
 
 @dataclass
@@ -102,6 +118,7 @@ class ClusterConfig:
     mem_gb: int = 4
     array_parallelism: int = 64  # jobs of a sweep running at once
     setup: list[str] = field(default_factory=list)  # shell lines before each job (modules, environment)
+    max_requeues: int = 3  # preempted / timed-out jobs checkpoint and requeue at most this many times
 
 
 @dataclass
@@ -156,6 +173,7 @@ class RunConfig:
     seed: int = 0
     run_id: str = MISSING  # submit time (UTC, microseconds) [+ _<job number>]; names runs/<run_id>/
     sweep_id: str | None = None  # the sweep's submit time in a multirun; names sweeps/<sweep_id>/
+    resume_sweep: str | None = None  # rerun this sweep: finished jobs are skipped, interrupted ones resume
 
 
 def register_schema() -> None:

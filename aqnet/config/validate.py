@@ -60,6 +60,7 @@ def validate_config(cfg: DictConfig) -> None:
 
     _validate_embed(cfg)
     _validate_physics_bias(cfg)
+    _validate_finetune(cfg)
     _require(backbone.predict in PREDICT_MODES, f"backbone.predict={backbone.predict!r} must be one of {PREDICT_MODES}")
     _require(backbone.patch_size >= 1, f"backbone.patch_size={backbone.patch_size} must be >= 1")
     _require(
@@ -101,6 +102,24 @@ def _validate_embed(cfg: DictConfig) -> None:
     )
     missing = [name for name in ("u", "v") if name not in cfg.data.inputs]
     _require(not missing, f"embed=wind_scan orders tokens by the wind, but data.inputs lacks {missing}")
+
+
+def _validate_finetune(cfg: DictConfig) -> None:
+    from aqnet.finetune.loading import STATISTICS
+    from aqnet.finetune.plan import ARCHITECTURE_KEYS, phase_plan
+    from aqnet.finetune.source import CHECKPOINTS
+
+    ft = cfg.finetune
+    _require(ft.which in CHECKPOINTS, f"finetune.which={ft.which!r} must be one of {CHECKPOINTS}")
+    _require(ft.statistics in STATISTICS, f"finetune.statistics={ft.statistics!r} must be one of {STATISTICS}")
+    _require(ft.max_new_keys >= 0 and ft.max_new_variables >= 0, "finetune.max_new_keys/max_new_variables must be >= 0")
+    unknown = [g for g in ft.allow_changes if g not in ARCHITECTURE_KEYS]
+    _require(not unknown, f"finetune.allow_changes {unknown} are not among {list(ARCHITECTURE_KEYS)}")
+    _require(
+        ft.name == "none" or bool(ft.checkpoint),
+        f"finetune={ft.name} starts from a checkpoint: add finetune.checkpoint=<run dir | run id | MLflow run id>",
+    )
+    phase_plan(cfg)  # raises ConfigError for an impossible plan
 
 
 def _validate_physics_bias(cfg: DictConfig) -> None:

@@ -241,6 +241,19 @@ class Forecaster(nn.Module):
     def denormalise_targets(self, predictions: Tensor) -> Tensor:
         return self.normaliser.denormalise(predictions, self.target_names)
 
+    # The layout travels in every state dict (key ``_extra_state``), so a loader can match per-variable rows by
+    # name and interpolate the position embedding from the source's token grid without any sidecar.
+    def get_extra_state(self) -> dict[str, Any]:
+        return {
+            "input_names": list(self.input_names),
+            "target_names": list(self.target_names),
+            "token_grid": list(self.token_grid),
+            "patch_size": self.patch_size,
+        }
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        """Informational only: loading across layouts is :mod:`aqnet.finetune.loading`'s job."""
+
     # --------------------------------------------------------------------------------------------- utils
     def input_index(self, name: str) -> int:
         try:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightning as L
@@ -17,6 +18,7 @@ from aqnet.tasks.optim import OptimConfig, build_optimizer, build_scheduler
 
 if TYPE_CHECKING:
     from aqnet.data.stats import Climatology
+    from aqnet.evaluation.cases import TestEvaluation
 
 _ALPHA_RE = re.compile(r"(^|[._])alpha$")
 
@@ -46,6 +48,10 @@ class ForecastTask(L.LightningModule):
             [n_hours, V, H, W]); or a mapping name → [n_hours, H, W]; physical units. None skips that baseline.
         optim: optimisation settings.
         climatology_hours: the hours of the climatology slices when ``climatology`` is a mapping (default 0..23).
+        evaluation_dir: where the test epoch writes per-case errors and error maps (:mod:`aqnet.evaluation`);
+            None records neither.
+        lon: longitudes [W] in degrees, the coordinates of those error maps (grid indices when None).
+        lr_factor: ``(step, base_lr) -> factor`` on each group's schedule (fine-tune phases).
 
     Hyperparameters are not saved here: the model cannot be rebuilt from them and the CLI records the resolved
     config (sidecar YAML and MLflow params) itself; saving them too would only duplicate MLflow params.
@@ -60,12 +66,16 @@ class ForecastTask(L.LightningModule):
         climatology: HourlyClimatology | Climatology | Mapping[str, Any] | None = None,
         optim: OptimConfig | None = None,
         climatology_hours: Sequence[float] | None = None,
+        evaluation_dir: Path | str | None = None,
+        lon: Tensor | Sequence[float] | None = None,
+        lr_factor: Callable[[int, float], float] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.target_names = tuple(target_names)
         self.lead_hours = tuple(float(x) for x in lead_hours)
         self.optim_config = optim or OptimConfig()
+        self.lr_factor = lr_factor
         lat = torch.as_tensor(lat, dtype=torch.float32)
         self.loss_fn = LatWeightedMSE(lat)
         if isinstance(climatology, Mapping):
@@ -78,6 +88,12 @@ class ForecastTask(L.LightningModule):
         self.val_metrics = ForecastMetrics(self.target_names, self.lead_hours, lat, baselines)
         self.test_metrics = ForecastMetrics(self.target_names, self.lead_hours, lat, baselines)
         self.final_metrics: dict[str, float] = {}
+        self.evaluation_dir = Path(evaluation_dir) if evaluation_dir is not None else None
+        self.test_evaluation: TestEvaluation | None = None
+        if self.evaluation_dir is not None:
+            from aqnet.evaluation.cases import TestEvaluation  # here: aqnet.evaluation imports aqnet.tasks
+
+            self.test_evaluation = TestEvaluation(self.target_names, self.lead_hours, lat, lon, ("model", *baselines))
 
     # -- batches -------------------------------------------------------------------------------------------------
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
@@ -132,14 +148,22 @@ class ForecastTask(L.LightningModule):
         metrics.update_loss(num, den)  # pooled over the epoch: the DDP-safe way to get {split}/loss
         physical = self.model.normaliser.denormalise(pred, self.target_names)
         lead = batch.lead_hours
-        metrics.update("model", physical, targets, valid, lead)
+        self._score(metrics, split, batch, "model", physical, targets, valid)
         pers, available = persistence(batch.inputs, batch.input_names, self.target_names)
-        metrics.update("persistence", pers, targets, valid & available[None, :, None, None], lead)
+        self._score(metrics, split, batch, "persistence", pers, targets, valid & available[None, :, None, None])
         if self.climatology is not None:
             clim, available = self.climatology(self.target_names, batch.init_time, lead)
             clim_valid = valid & available[None, :, None, None] & torch.isfinite(clim)
-            metrics.update("climatology", clim, targets, clim_valid, lead)
+            self._score(metrics, split, batch, "climatology", clim, targets, clim_valid)
         return num / den.clamp_min(torch.finfo(den.dtype).tiny)
+
+    def _score(
+        self, metrics: ForecastMetrics, split: str, batch: Any, source: str, pred: Tensor, target: Tensor, valid: Tensor
+    ) -> None:
+        """Epoch metrics of one source; at test time also its per-case errors and error maps."""
+        metrics.update(source, pred, target, valid, batch.lead_hours)
+        if split == "test" and self.test_evaluation is not None:
+            self.test_evaluation.update(source, pred, target, valid, batch.init_time, batch.lead_hours)
 
     def _log_epoch(self, metrics: ForecastMetrics, split: str) -> dict[str, float]:
         values = metrics.compute(split)  # torchmetrics has already summed the states across ranks
@@ -160,6 +184,9 @@ class ForecastTask(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self.final_metrics = self._log_epoch(self.test_metrics, "test")
+        if self.test_evaluation is not None and self.evaluation_dir is not None:
+            # every rank computes (the states sync); rank 0 writes
+            self.test_evaluation.finish(self.evaluation_dir, write=self.trainer.is_global_zero)
 
     # -- optimisation ----------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
@@ -168,7 +195,7 @@ class ForecastTask(L.LightningModule):
         max_steps = cfg.max_steps
         if max_steps is None or max_steps <= 0:
             max_steps = int(self.trainer.estimated_stepping_batches)
-        scheduler = build_scheduler(optimizer, cfg.warmup_steps, max_steps, cfg.min_lr_ratio)
+        scheduler = build_scheduler(optimizer, cfg.warmup_steps, max_steps, cfg.min_lr_ratio, self.lr_factor)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1, "name": "lr"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -115,11 +115,24 @@ def warmup_cosine_factor(step: int, warmup_steps: int, max_steps: int, min_lr_ra
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, warmup_steps: int, max_steps: int, min_lr_ratio: float
+    optimizer: torch.optim.Optimizer,
+    warmup_steps: int,
+    max_steps: int,
+    min_lr_ratio: float,
+    lr_factor: Callable[[int, float], float] | None = None,
 ) -> LambdaLR:
-    """Linear warm-up then cosine decay; call ``step()`` once per optimizer step."""
+    """Linear warm-up then cosine decay; call ``step()`` once per optimizer step.
+
+    ``lr_factor(step, base_lr)`` multiplies each group's schedule (fine-tune phases with their own LR).
+    """
     if max_steps <= 0:
         raise ValueError(f"max_steps must be positive, got {max_steps}")
     if warmup_steps < 0 or not 0.0 <= min_lr_ratio <= 1.0:
         raise ValueError(f"need warmup_steps >= 0 and 0 <= min_lr_ratio <= 1; got {warmup_steps}, {min_lr_ratio}")
-    return LambdaLR(optimizer, lambda s: warmup_cosine_factor(s, warmup_steps, max_steps, min_lr_ratio))
+    if lr_factor is None:
+        return LambdaLR(optimizer, lambda s: warmup_cosine_factor(s, warmup_steps, max_steps, min_lr_ratio))
+
+    def group_schedule(base_lr: float) -> Callable[[int], float]:
+        return lambda s: warmup_cosine_factor(s, warmup_steps, max_steps, min_lr_ratio) * lr_factor(s, base_lr)
+
+    return LambdaLR(optimizer, [group_schedule(g["lr"]) for g in optimizer.param_groups])

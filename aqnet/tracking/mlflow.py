@@ -101,7 +101,10 @@ def make_logger(
     if parent:
         tags["mlflow.parentRunId"] = parent
     tags.update({k.lower(): v for k, v in os.environ.items() if k in SLURM_TAGS})
+    record = run_dir / "mlflow_run_id"
+    resumed = record.read_text().strip() if record.exists() else None  # a requeued job continues its own run
     logger = MLFlowLogger(
+        run_id=resumed,
         experiment_name=cfg.logger.experiment_name or cfg.experiment,
         tracking_uri=uri,
         run_name=cfg.run_id,
@@ -109,7 +112,7 @@ def make_logger(
         artifact_location=artifact_location(cfg),
         log_model=False,
     )
-    if rank_zero_only.rank != 0:  # other ranks hold a no-op logger; only rank 0 talks to MLflow
+    if rank_zero_only.rank != 0 or resumed:  # only rank 0 talks to MLflow; a resumed run has its params already
         return logger
     client, run_id = logger.experiment, logger.run_id
 
@@ -124,6 +127,12 @@ def make_logger(
 def log_artifact(logger: MLFlowLogger | None, path: Path, artifact_path: str | None = None) -> None:
     if logger is not None and rank_zero_only.rank == 0 and path.exists():
         logger.experiment.log_artifact(logger.run_id, str(path), artifact_path)
+
+
+def log_artifacts(logger: MLFlowLogger | None, directory: Path, artifact_path: str | None = None) -> None:
+    """Every file under ``directory`` as artifacts under ``artifact_path`` (rank 0; nothing if it is absent)."""
+    if logger is not None and rank_zero_only.rank == 0 and directory.is_dir():
+        logger.experiment.log_artifacts(logger.run_id, str(directory), artifact_path)
 
 
 def mlflow_env_hint(uri: str) -> str:

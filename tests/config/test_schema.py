@@ -19,7 +19,11 @@ GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and not p.name.star
     [f"{group}={option.stem}" for group in GROUPS for option in sorted((CONF / group).glob("*.yaml"))],
 )
 def test_every_option_of_every_group_composes_and_validates(override: str) -> None:
-    extra = ["data.path=/some/store.zarr"] if override == "data=zarr" else []
+    extra = {
+        "data=zarr": ["data.path=/some/store.zarr"],
+        "finetune=elevation": ["finetune.checkpoint=/some/run", "physics_bias=topoflow"],
+        "cluster=lumi": ["cluster.account=project_1"],
+    }.get(override, [])
     cfg = compose([override, *extra])
     validate_config(cfg)
 

@@ -1,0 +1,202 @@
+"""Tables and tests of ``aqnet-compare``, pure pandas/numpy over loaded data (statistics from :mod:`.stats`).
+
+Inputs: a runs frame (one row per finished run: ``group``, ``seed``, one column per metric) and, for the case-level
+test, a cases frame (``run_id``, ``group``, ``init_time``, ``lead_hours``, ``variable``, ``sse``, ``weight``; model
+source only). Every difference is candidate − baseline, so for an error metric a negative value favours the candidate.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from aqnet.compare import stats
+
+RMSE_RE = re.compile(r"^test/rmse_(?P<var>[a-z0-9]+)_(?P<lead>[0-9.]+)h$")
+P_COLUMNS: tuple[str, ...] = ("p_seed", "p_boot", "p_dm")
+
+
+def direction(metric: str) -> str:
+    """How to pick the best group: "max" for skill, "abs" (closest to 0) for bias, else "min" (errors, losses)."""
+    name = metric.rsplit("/", 1)[-1]
+    if "skill" in name:
+        return "max"
+    return "abs" if name.startswith("bias_") or "_bias_" in name else "min"
+
+
+def summary_table(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """metric, group, mean, std (NaN for one run), n, best (one group per metric), note."""
+    rows = []
+    for metric in metrics:
+        for group, values in runs.groupby("group", sort=True)[metric]:
+            values = values.dropna()
+            if values.empty:
+                rows.append({"metric": metric, "group": group, "mean": math.nan, "std": math.nan, "n": 0})
+                continue
+            s = stats.summarise(values.to_numpy())
+            rows.append({"metric": metric, "group": group, "mean": s.mean, "std": s.std, "n": s.n})
+    table = pd.DataFrame(rows, columns=["metric", "group", "mean", "std", "n"])
+    table["note"] = np.select([table["n"] == 0, table["n"] == 1], ["not logged", "one run: no std"], "")
+    table["best"] = False
+    for metric, part in table.groupby("metric", sort=False):
+        score = part["mean"].abs() if direction(metric) == "abs" else part["mean"]
+        score = -score if direction(metric) == "max" else score
+        if score.notna().any() and len(part) > 1:
+            table.loc[score.idxmin(), "best"] = True
+    return table
+
+
+def baseline_pairs(runs: pd.DataFrame, labels: Sequence[str], baseline: str) -> dict[str, str]:
+    """Candidate group → its baseline group: the first key set to ``baseline``, every other key unchanged."""
+    groups = runs.drop_duplicates("group").set_index("group")[list(labels)].astype(str)
+    pairs = {}
+    for group, values in groups.iterrows():
+        if values.iloc[0] == baseline:
+            continue
+        match = groups[(groups.iloc[:, 0] == baseline) & (groups.iloc[:, 1:] == values.iloc[1:]).all(axis=1)]
+        if len(match):
+            pairs[str(group)] = str(match.index[0])
+    return pairs
+
+
+def seed_comparisons(runs: pd.DataFrame, metrics: Sequence[str], pairs: Mapping[str, str]) -> pd.DataFrame:
+    """Per pair and metric: paired t over seeds when both groups ran the same seeds once each, Welch otherwise."""
+    rows = []
+    for group, base in pairs.items():
+        cand_runs, base_runs = runs[runs["group"] == group], runs[runs["group"] == base]
+        for metric in metrics:
+            c = cand_runs[["seed", metric]].dropna()
+            b = base_runs[["seed", metric]].dropna()
+            row = {"group": group, "baseline": base, "metric": metric}
+            if c.empty or b.empty:
+                rows.append({**row, "method": "none", "note": "not logged in both groups"})
+                continue
+            cs, bs = c["seed"].astype(str), b["seed"].astype(str)
+            paired = cs.is_unique and bs.is_unique and set(cs) == set(bs)
+            if paired:
+                c, b = c.set_index(cs).sort_index(), b.set_index(bs).sort_index()
+                d = stats.paired_seed_difference(c[metric].to_numpy(), b[metric].to_numpy())
+            else:
+                d = stats.welch_difference(c[metric].to_numpy(), b[metric].to_numpy())
+            enough = len(c) > 1 if paired else min(len(c), len(b)) > 1
+            note = (
+                "" if math.isfinite(d.p_value) else "no seed-level test: " + ("no spread" if enough else "too few runs")
+            )
+            row.update(diff=d.mean, ci_low=d.ci_low, ci_high=d.ci_high, p_seed=d.p_value, n_seed=d.n)
+            rows.append({**row, "method": d.method, "note": note})
+    columns = ["group", "baseline", "metric", "diff", "ci_low", "ci_high", "p_seed", "n_seed", "method", "note"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def case_losses(cases: pd.DataFrame) -> pd.DataFrame:
+    """Per group, variable, lead and init time: the per-case MSE (sse / weight) averaged over the group's runs.
+
+    Duplicated cases within a run (DDP pads the last batch) are averaged first; cases without weight are dropped.
+    """
+    cases = cases[cases["weight"] > 0].assign(loss=lambda f: f["sse"] / f["weight"])
+    keys = ["group", "variable", "lead_hours", "init_time"]
+    per_run = cases.groupby(["run_id", *keys], as_index=False)["loss"].mean()
+    return per_run.groupby(keys, as_index=False).agg(loss=("loss", "mean"), n_runs=("run_id", "nunique"))
+
+
+def _case_test(diff_frame: pd.DataFrame, lead: float, n_boot: int, seed: int) -> dict[str, object]:
+    """Block bootstrap and Diebold–Mariano on one paired, init-time ordered series."""
+    frame = diff_frame.sort_values("init_time")
+    t = len(frame)
+    out: dict[str, object] = {"n_cases": t, "case_diff": float(frame["d"].mean()) if t else math.nan}
+    if t < 3:
+        return {**out, "case_note": f"{t} paired case(s): too few for a case-level test"}
+    seconds = ((frame["init_time"] - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
+    steps = np.diff(seconds)
+    spacing_h = float(np.median(steps[steps > 0])) / 3600 if (steps > 0).any() else math.nan
+    if not spacing_h > 0:
+        return {**out, "case_note": "repeated init times: no spacing to infer"}
+    block = stats.block_length_for(t, 24.0 / spacing_h)
+    horizon = max(1, math.ceil(lead / spacing_h - 1e-9))
+    notes = []
+    if horizon >= t:
+        notes.append(f"DM horizon {horizon} capped at {t - 1}")
+        horizon = t - 1
+    boot = stats.moving_block_bootstrap(frame["d"].to_numpy(), block, n_boot=n_boot, seed=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dm = stats.diebold_mariano(frame["cand"].to_numpy(), frame["base"].to_numpy(), horizon=horizon)
+    if any(issubclass(w.category, RuntimeWarning) for w in caught):
+        notes.append("DM fell back to lag-0 variance")
+    return {
+        **out,
+        "spacing_h": spacing_h,
+        "block_length": block,
+        "horizon": horizon,
+        "boot_low": boot.ci_low,
+        "boot_high": boot.ci_high,
+        "p_boot": boot.p_value,
+        "dm_low": dm.ci_low,
+        "dm_high": dm.ci_high,
+        "p_dm": dm.p_value,
+        "case_note": "; ".join(notes),
+    }
+
+
+def case_comparisons(
+    losses: pd.DataFrame | None, metrics: Sequence[str], pairs: Mapping[str, str], n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """Per pair and test/rmse_{var}_{lead}h metric: the per-case MSE difference series and its two tests."""
+    rows = []
+    if losses is None or losses.empty:
+        losses = pd.DataFrame({"group": [], "variable": [], "lead_hours": [], "init_time": [], "loss": []})
+    for group, base in pairs.items():
+        for metric in metrics:
+            m = RMSE_RE.match(metric)
+            if not m:
+                continue
+            var, lead = m["var"], float(m["lead"])
+            sel = (losses["variable"] == var) & ((losses["lead_hours"].astype(float) - lead).abs() < 1e-6)
+            cand = losses[sel & (losses["group"] == group)][["init_time", "loss"]]
+            basel = losses[sel & (losses["group"] == base)][["init_time", "loss"]]
+            paired = cand.merge(basel, on="init_time", suffixes=("_c", "_b"))
+            paired = paired.rename(columns={"loss_c": "cand", "loss_b": "base"}).assign(d=lambda f: f.cand - f.base)
+            row = {"group": group, "baseline": base, "metric": metric}
+            if paired.empty:
+                reason = "no per-case errors (evaluation/test_cases.csv) for both groups"
+                rows.append({**row, "n_cases": 0, "case_note": reason})
+                continue
+            rows.append({**row, **_case_test(paired, lead, n_boot, seed)})
+    columns = ["group", "baseline", "metric", "n_cases", "spacing_h", "block_length", "horizon", "case_diff"]
+    columns += ["boot_low", "boot_high", "p_boot", "dm_low", "dm_high", "p_dm", "case_note"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def correct(table: pd.DataFrame, method: stats.AdjustMethod = "holm") -> pd.DataFrame:
+    """Adds ``<p>_adj`` for each p column: adjusted within each candidate group's family of metrics."""
+    table = table.copy()
+    for column in P_COLUMNS:
+        if column not in table:
+            continue
+        table[f"{column}_adj"] = np.nan
+        for _, part in table.groupby("group", sort=False):
+            table.loc[part.index, f"{column}_adj"] = stats.adjust(part[column].to_numpy(dtype=float), method)
+    return table
+
+
+def comparisons(
+    runs: pd.DataFrame,
+    metrics: Sequence[str],
+    pairs: Mapping[str, str],
+    losses: pd.DataFrame | None,
+    method: stats.AdjustMethod = "holm",
+    n_boot: int = 2000,
+) -> pd.DataFrame:
+    """Seed-level and case-level tests side by side, one row per (candidate group, metric), p-values adjusted."""
+    seeds = seed_comparisons(runs, metrics, pairs)
+    cases = case_comparisons(losses, metrics, pairs, n_boot=n_boot)
+    table = seeds.merge(cases, on=["group", "baseline", "metric"], how="left")
+    for column in P_COLUMNS:
+        if column not in table:
+            table[column] = np.nan
+    return correct(table, method)

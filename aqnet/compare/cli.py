@@ -1,0 +1,217 @@
+"""`aqnet-compare`: compare groups of MLflow runs on test error, with seed-level and case-level significance tests.
+
+aqnet-compare --sweep ID --by physics_bias --baseline none
+aqnet-compare --mlflow-experiment NAME --by physics_bias --by embed --metric test/rmse_pm25_24h --correction bh
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aqnet.errors import AqnetError, fail, run_cli
+from aqnet.paths import default_root
+
+if TYPE_CHECKING:  # the heavy modules load after the flags parse, so a typo fails at once
+    import pandas as pd
+
+    from aqnet.compare import runs
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, like every aqnet error (argparse adds a usage block)
+        fail(f"{message} (see {self.prog} --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="aqnet-compare", description=__doc__.split("\n\n")[0])
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--sweep", metavar="ID", help="runs whose tag sweep_id is ID")
+    which.add_argument("--mlflow-experiment", metavar="NAME", help="runs of one MLflow experiment (default: all)")
+    p.add_argument("--filter", metavar="EXPR", help="MLflow filter string, e.g. \"params.seed != '3'\"")
+    p.add_argument(
+        "--by", action="append", required=True, metavar="KEY", help="group by a config group or a param (repeatable)"
+    )
+    p.add_argument("--metric", action="append", metavar="NAME", help="default: every test/rmse_<pollutant>_<lead>h")
+    p.add_argument("--baseline", metavar="VALUE", help="value of the first --by key to compare against (default: none)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="default: <root>/comparisons/<name>")
+    p.add_argument("--tracking-uri", metavar="URI", help="default: sqlite:///<root>/mlflow.db")
+    p.add_argument("--correction", choices=("holm", "bh", "none"), default="holm", help="p-value adjustment")
+    p.add_argument("--root", type=Path, metavar="PATH", help="output root (default: $AQNET_ROOT, else ./aqnet-runs)")
+    p.add_argument("--map-group", metavar="VALUE", help="first --by key's value mapped against the baseline")
+    p.add_argument("--map-lead", type=float, default=24.0, metavar="HOURS", help="lead of the map (default 24)")
+    p.add_argument("--n-boot", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
+    return p
+
+
+def _baseline(frame: pd.DataFrame, label: str, wanted: str | None) -> str:
+    values = sorted(frame[label].astype(str).unique())
+    if wanted is not None and wanted not in values:
+        raise AqnetError(f"--baseline {wanted!r} is not a value of {label}; the runs have: {', '.join(values)}")
+    return wanted if wanted is not None else ("none" if "none" in values else values[0])
+
+
+def _warnings(loaded: runs.LoadedRuns, metrics: list[str], summary: pd.DataFrame) -> list[tuple[str, str]]:
+    rows = [(f"run {r.run_id[:12]} {r.status}", f"{r.group or '?'}: {r.reason}") for r in loaded.excluded.itertuples()]
+    for group, part in summary[summary["n"] == 1].groupby("group"):
+        rows.append((f"group {group}", f"one run: no std, no seed-level test ({len(part)} metrics)"))
+    for metric in metrics:
+        missing = int(loaded.runs[metric].isna().sum())
+        if missing:
+            rows.append((f"metric {metric}", f"not logged by {missing} of {len(loaded.runs)} runs"))
+    return rows
+
+
+def _case_losses(loaded: runs.LoadedRuns, tmp: Path, warn: list[tuple[str, str]]) -> pd.DataFrame | None:
+    import pandas as pd
+
+    from aqnet.compare import analysis, runs
+    from aqnet.evaluation import CASES_FILE, read_cases
+
+    files = runs.download_evaluation(loaded.uri, list(loaded.runs["run_id"]), CASES_FILE, tmp)
+    for run_id in loaded.runs["run_id"]:
+        if run_id not in files:
+            warn.append((f"run {run_id[:12]}", f"no evaluation/{CASES_FILE}: left out of the case-level test"))
+    if not files:
+        return None
+    groups = loaded.runs.set_index("run_id")["group"]
+    frames = [read_cases(path).assign(run_id=run_id, group=groups[run_id]) for run_id, path in files.items()]
+    cases = pd.concat(frames, ignore_index=True)
+    return analysis.case_losses(cases[cases["source"] == "model"])
+
+
+def _figures(
+    loaded: runs.LoadedRuns,
+    metrics: list[str],
+    pairs: dict[str, str],
+    args: argparse.Namespace,
+    dirs: tuple[Path, Path],
+    warn: list[tuple[str, str]],
+) -> dict[str, Path]:
+    """The PNGs under ``dirs[0]`` (artifacts go to ``dirs[1]``), by title; what cannot be drawn is warned."""
+    from aqnet.compare import plots, runs
+    from aqnet.evaluation import MAPS_FILE, read_maps
+
+    out, tmp = dirs
+
+    groups = dict(zip(loaded.runs["run_id"], loaded.runs["group"], strict=True))
+    ids = list(groups)
+    figures = {}
+    made = {
+        "Learning curves (val/loss)": plots.learning_curves(
+            runs.metric_history(loaded.uri, ids, "val/loss"), groups, out / "learning_curves.png"
+        ),
+        "Test RMSE by lead": plots.rmse_by_lead(loaded.runs, metrics, out / "rmse_by_lead.png"),
+        "α per run": plots.alpha_trajectories(
+            runs.metric_history(loaded.uri, ids, "physics/alpha"), groups, out / "alpha.png"
+        ),
+    }
+    first = loaded.runs[loaded.labels[0]].astype(str)
+    wanted = set(loaded.runs.loc[first == args.map_group, "group"]) if args.map_group else set(pairs)
+    candidates = [g for g in pairs if g in wanted]
+    if not candidates:
+        warn.append(("no map", f"no group with {loaded.labels[0]}={args.map_group} to map against the baseline"))
+    else:
+        group, base = candidates[0], pairs[candidates[0]]
+        member = [r for r, g in groups.items() if g in (group, base)]
+        files = runs.download_evaluation(loaded.uri, member, MAPS_FILE, tmp)
+        maps = {g: [read_maps(files[r]) for r in member if r in files and groups[r] == g] for g in (group, base)}
+        leads = {float(x) for m in maps[group] + maps[base] for x in m["lead_hours"].values}
+        if not maps[group] or not maps[base]:
+            warn.append(("no map", f"no evaluation/{MAPS_FILE} for {group if not maps[group] else base}"))
+        elif args.map_lead not in leads:
+            warn.append(("no map", f"--map-lead {args.map_lead:g} is not among the leads {sorted(leads)}"))
+        else:
+            title = f"Test RMSE difference map, lead {args.map_lead:g} h ({group} − {base})"
+            made[title] = plots.rmse_difference_map(
+                maps[group], maps[base], (group, base), args.map_lead, out / "rmse_difference_map.png"
+            )
+    for title, path in made.items():
+        if path is not None:
+            figures[title] = path
+    return figures
+
+
+def _default_out(root: Path, args: argparse.Namespace) -> Path:
+    name = args.sweep or args.mlflow_experiment or "all-runs"
+    name = re.sub(r"[^A-Za-z0-9._=-]+", "_", f"{name}_by_{'+'.join(args.by)}")
+    return root / "comparisons" / name
+
+
+def _main() -> None:
+    args = _parser().parse_args()
+    if args.n_boot < 1:
+        raise AqnetError(f"--n-boot must be >= 1, got {args.n_boot}")
+    from aqnet.compare import analysis, report, runs
+
+    root = args.root.expanduser().resolve() if args.root else default_root()
+    uri = args.tracking_uri or runs.default_uri(root)
+    loaded = runs.load(uri, args.sweep, args.mlflow_experiment, args.filter, args.by)
+    metrics = runs.select_metrics(loaded.runs, args.metric)
+    summary = analysis.summary_table(loaded.runs, metrics)
+    warn = _warnings(loaded, metrics, summary)
+    base_value = _baseline(loaded.runs, loaded.labels[0], args.baseline)
+    pairs = analysis.baseline_pairs(loaded.runs, loaded.labels, base_value)
+    if not pairs:
+        warn.append(("no comparison", f"no group differs from {loaded.labels[0]}={base_value} in that key alone"))
+    out = (args.out or _default_out(root, args)).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="aqnet-compare-") as tmp:
+        losses = _case_losses(loaded, Path(tmp), warn) if pairs else None
+        comp = analysis.comparisons(loaded.runs, metrics, pairs, losses, args.correction, args.n_boot)
+        figures = _figures(loaded, metrics, pairs, args, (out, Path(tmp)), warn)
+    n_tests = len(metrics)
+    note = report.correction_line(args.correction, n_tests)
+    meta = {
+        "command": shlex.join(["aqnet-compare", *sys.argv[1:]]),
+        "store": uri,
+        "runs": f"{len(loaded.runs)} finished, {len(loaded.excluded)} left out",
+        "grouped by": ", ".join(f"{lab} (param {key})" for lab, key in zip(loaded.labels, loaded.keys, strict=True)),
+        "baseline": f"{loaded.labels[0]}={base_value}",
+        "correction": report.CORRECTIONS[args.correction],
+        "case-level tests": f"circular block bootstrap ({args.n_boot} resamples) and Diebold–Mariano on per-case MSE",
+    }
+    warn_frame = report.warnings_frame(warn)
+    written = report.write_all(out, meta, summary, comp, warn_frame, note, figures)
+    _print(meta, summary, comp, warn_frame, note, written, figures)
+
+
+def _print(
+    meta: dict[str, str],
+    summary: pd.DataFrame,
+    comp: pd.DataFrame,
+    warn: pd.DataFrame,
+    note: str,
+    written: list[Path],
+    figures: dict[str, Path],
+) -> None:
+    from rich.console import Console
+
+    from aqnet.compare import report
+
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(f"[bold]aqnet-compare[/]  {meta['runs']}; baseline {meta['baseline']}; store {meta['store']}")
+    console.print(
+        report.rich_table(report.summary_wide(summary), "test metrics by group: mean ± std (n); ★ best", "metric")
+    )
+    view = report.comparison_view(comp)
+    for group, part in view.groupby("group", sort=False):
+        title = f"{group} vs {part['vs'].iloc[0]}"
+        console.print(report.rich_table(part.drop(columns=["group", "vs"]).set_index("metric"), title, "metric"))
+    console.print(note)
+    if not warn.empty:
+        console.print(report.rich_table(warn.set_index("warning"), "warnings", "warning"))
+    console.print("wrote " + ", ".join(str(p) for p in [*written, *figures.values()]))
+
+
+def main() -> int:
+    return run_cli(_main)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

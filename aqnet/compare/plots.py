@@ -1,0 +1,145 @@
+"""Figures of ``aqnet-compare`` (matplotlib, Agg backend): learning curves, RMSE by lead, α trajectories and a map
+of the RMSE difference between two groups. Each function writes one PNG and returns its path (None: nothing to plot).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from aqnet.compare.analysis import RMSE_RE  # noqa: E402
+from aqnet.variables import VARIABLES  # noqa: E402
+
+DPI = 110
+
+
+def _colours(groups: Sequence[str]) -> dict[str, tuple[float, ...]]:
+    cmap = plt.get_cmap("tab10")
+    return {g: cmap(i % 10) for i, g in enumerate(groups)}
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def learning_curves(history: pd.DataFrame, groups: Mapping[str, str], path: Path, key: str = "val/loss") -> Path | None:
+    """Mean ± std across each group's runs of ``key`` against the step (history: run_id, step, value)."""
+    if history.empty:
+        return None
+    data = history.assign(group=history["run_id"].map(groups)).dropna(subset=["group"])
+    colours = _colours(sorted(set(groups.values())))  # the same colour per group in every figure
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for group, part in data.groupby("group"):
+        curve = part.groupby("step")["value"].agg(["mean", "std", "count"]).sort_index()
+        n_runs = part["run_id"].nunique()
+        ax.plot(curve.index, curve["mean"], marker="o", ms=3, color=colours[group], label=f"{group} (n={n_runs})")
+        band = curve["std"].fillna(0.0)
+        ax.fill_between(curve.index, curve["mean"] - band, curve["mean"] + band, color=colours[group], alpha=0.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel(key)
+    ax.set_title(f"{key}: mean ± std across runs")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def rmse_by_lead(runs: pd.DataFrame, metrics: Sequence[str], path: Path) -> Path | None:
+    """One panel per pollutant: each group's test RMSE (mean ± std over runs) by lead, with both baselines."""
+    parsed = [(m, RMSE_RE.match(m)) for m in metrics]
+    variables = list(dict.fromkeys(g["var"] for _, g in parsed if g))
+    if not variables:
+        return None
+    groups = sorted(runs["group"].unique())
+    colours = _colours(groups)
+    ncols = min(3, len(variables))
+    nrows = math.ceil(len(variables) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    for ax, var in zip(axes.flat, variables, strict=False):
+        leads = sorted({float(g["lead"]) for _, g in parsed if g and g["var"] == var})
+        for group in groups:
+            part = runs[runs["group"] == group]
+            cols = [f"test/rmse_{var}_{lead:g}h" for lead in leads]
+            mean = [part[c].mean() if c in part else np.nan for c in cols]
+            std = [part[c].std() if c in part else np.nan for c in cols]
+            ax.errorbar(leads, mean, yerr=np.nan_to_num(std), marker="o", ms=4, capsize=3, color=colours[group])
+            ax.plot([], [], color=colours[group], label=group)
+        for source, style in (("persistence", ":"), ("climatology", "--")):
+            cols = [f"test/{source}_rmse_{var}_{lead:g}h" for lead in leads]
+            values = [runs[c].mean() if c in runs else np.nan for c in cols]
+            if np.isfinite(values).any():
+                ax.plot(leads, values, style, color="grey", label=source)
+        units = VARIABLES[var].units if var in VARIABLES else ""
+        ax.set_title(var)
+        ax.set_xlabel("lead (h)")
+        ax.set_ylabel(f"test RMSE ({units})")
+        ax.set_xticks(leads)
+    for ax in list(axes.flat)[len(variables) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def alpha_trajectories(history: pd.DataFrame, groups: Mapping[str, str], path: Path) -> Path | None:
+    """physics/alpha against the step, one line per run, coloured by group (None when no run learns α)."""
+    if history.empty:
+        return None
+    data = history.assign(group=history["run_id"].map(groups)).dropna(subset=["group"])
+    colours = _colours(sorted(set(groups.values())))  # the same colour per group in every figure
+    fig, ax = plt.subplots(figsize=(7, 4))
+    seen: set[str] = set()
+    for (group, run_id), part in data.groupby(["group", "run_id"]):
+        part = part.sort_values("step")
+        label = group if group not in seen else None
+        seen.add(group)
+        ax.plot(part["step"], part["value"], color=colours[group], alpha=0.8, label=label)
+        ax.annotate(run_id[:6], (part["step"].iloc[-1], part["value"].iloc[-1]), fontsize=6, color=colours[group])
+    ax.set_xlabel("step")
+    ax.set_ylabel("physics/alpha")
+    ax.set_title("α per run")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def group_rmse_map(maps: Sequence[xr.Dataset], lead: float) -> xr.DataArray:
+    """The model's per-pixel test RMSE of a group at one lead: sqrt of the MSE averaged over its runs."""
+    mse = xr.concat([m["mse"].sel(source="model", lead_hours=lead) for m in maps], dim="run")
+    return np.sqrt(mse.mean("run", skipna=True))
+
+
+def rmse_difference_map(
+    candidate: Sequence[xr.Dataset], baseline: Sequence[xr.Dataset], names: tuple[str, str], lead: float, path: Path
+) -> Path | None:
+    """RMSE(candidate) − RMSE(baseline) per pixel and variable at ``lead`` (blue: the candidate is better)."""
+    if not candidate or not baseline:
+        return None
+    diff = group_rmse_map(candidate, lead) - group_rmse_map(baseline, lead)
+    variables = list(diff["variable"].values)
+    ncols = min(3, len(variables))
+    nrows = math.ceil(len(variables) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.0 * nrows), squeeze=False)
+    for ax, var in zip(axes.flat, variables, strict=False):
+        field = diff.sel(variable=var)
+        limit = float(np.nanmax(np.abs(field.values))) if np.isfinite(field.values).any() else 1.0
+        mesh = ax.pcolormesh(
+            field["lon"], field["lat"], field.values, cmap="RdBu_r", vmin=-limit, vmax=limit, shading="auto"
+        )
+        units = VARIABLES[var].units if var in VARIABLES else ""
+        fig.colorbar(mesh, ax=ax, label=f"Δ RMSE ({units})")
+        ax.set_title(var)
+        ax.set_xlabel("lon (°E)")
+        ax.set_ylabel("lat (°N)")
+    for ax in list(axes.flat)[len(variables) :]:
+        ax.axis("off")
+    fig.suptitle(f"test RMSE: {names[0]} − {names[1]}, lead {lead:g} h (blue: {names[0]} better)", fontsize=10)
+    return _save(fig, path)

@@ -1,0 +1,1 @@
+"""Fine-tuning: loading weights from earlier runs and from ClimaX checkpoints."""
