@@ -59,6 +59,7 @@ class AirQualityDataModule(lightning.LightningDataModule):
         if not self.lead_hours or min(self.lead_hours) <= 0:
             raise DataError(f"data.lead_hours must be positive hours, got {list(lead_hours)}")
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size or batch_size)
+        self.resume_at: tuple[int, int] | None = None  # set when a run resumes mid-epoch
         self.num_workers, self.seed = int(num_workers), int(seed)
         self.train_samples_per_epoch = train_samples_per_epoch
         self.cache_dir = cache_dir
@@ -174,7 +175,10 @@ class AirQualityDataModule(lightning.LightningDataModule):
     def train_sampler(self) -> EpochSampler:
         if "train" not in self.datasets:
             self.setup()
-        return EpochSampler(len(self.datasets["train"]), seed=self.seed, num_samples=self.train_samples_per_epoch)
+        sampler = EpochSampler(len(self.datasets["train"]), seed=self.seed, num_samples=self.train_samples_per_epoch)
+        if self.resume_at is not None:  # (epoch, batches done): continue an interrupted epoch where it stopped
+            sampler.resume_at = (self.resume_at[0], self.resume_at[1] * self.batch_size)
+        return sampler
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.train_sampler(), self.batch_size)

@@ -116,6 +116,7 @@ class EpochSampler(torch.utils.data.Sampler[int]):
         self.size, self.seed, self.epoch = int(size), int(seed), 0
         self.num_samples = min(int(num_samples), self.size) if num_samples else self.size
         self.num_replicas, self.rank = num_replicas, rank
+        self.resume_at: tuple[int, int] | None = None  # (epoch, samples of this rank already drawn): skip once
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -126,7 +127,11 @@ class EpochSampler(torch.utils.data.Sampler[int]):
         return rng.permutation(self.size)[: self.num_samples][self.rank :: self.num_replicas]
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.indices().tolist())
+        indices = self.indices()
+        if self.resume_at is not None and self.resume_at[0] == self.epoch:  # the rest of an interrupted epoch
+            indices = indices[self.resume_at[1] :]
+            self.resume_at = None
+        return iter(indices.tolist())
 
     def __len__(self) -> int:
         return len(range(self.rank, self.num_samples, self.num_replicas))

@@ -40,7 +40,6 @@ class ContinuationState(L.Callback):
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.skip_batches = 0  # batches of the resumed epoch already trained before the interruption
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint["aqnet"] = {
@@ -58,7 +57,23 @@ class ContinuationState(L.Callback):
             keys = numpy["keys"].numpy().astype(np.uint32)
             np.random.set_state((numpy["name"], keys, numpy["pos"], numpy["has_gauss"], numpy["cached"]))
             random.setstate(state["rng"]["python"])
-        self.skip_batches = int(state.get("batches_done_in_epoch", 0))
+        # our checkpoints are taken between steps, never inside a validation: the last validation was complete,
+        # and Lightning must not treat the next one as the continuation of it (it would skip its batches)
+        loops = checkpoint.get("loops", {}).get("fit_loop", {})
+        progress = loops.get("epoch_loop.val_loop.batch_progress")
+        if "aqnet" in checkpoint and progress is not None:
+            progress["current"] = dict.fromkeys(progress["current"], 0)
+            progress["is_last_batch"] = False
+        # saved at a batch start, the next batch already counted as "ready": it was never trained, so the resumed
+        # loop must start exactly at the completed count (else its batch index, and validation, shift by one)
+        train_progress = loops.get("epoch_loop.batch_progress")
+        if "aqnet" in checkpoint and train_progress is not None:
+            for part in ("current", "total"):
+                done = train_progress[part]["completed"]
+                train_progress[part].update(ready=done, started=done, processed=done)
+        datamodule = getattr(trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "resume_at"):
+            datamodule.resume_at = (int(state.get("epoch", 0)), int(state.get("batches_done_in_epoch", 0)))
 
 
 def _numpy_state() -> dict[str, Any]:

@@ -12,6 +12,8 @@ _NOISE = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",  # Lightning internals vs newer torch
     r".*overridden `transfer_batch_to_device` in `LightningModule`.*",  # intended: Batch.to moves named fields
     r".*The `srun` command is available on your system but is not used.*",  # SLURM installed, job run locally
+    r".*resuming from a checkpoint that ended before the epoch ended.*",  # ours resumes mid-epoch exactly
+    r".*Checkpoint directory .* exists and is not empty.*",  # a resumed run writes into its own directory
 )
 
 

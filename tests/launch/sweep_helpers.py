@@ -28,8 +28,8 @@ def tiny_store(directory: Path) -> Path:
 
 
 def aqnet_train(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600):
-    full_env = {**os.environ, "AQNET_ROOT": str(root), "PYTHONUNBUFFERED": "1", **(env or {})}
-    full_env.pop("AQNET_SUBMIT_TIME", None)
+    inherited = {k: v for k, v in os.environ.items() if k != "AQNET_SUBMIT_TIME"}  # each call its own identity
+    full_env = {**inherited, "AQNET_ROOT": str(root), "PYTHONUNBUFFERED": "1", **(env or {})}
     root.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
         [script("aqnet-train"), *args], cwd=root, env=full_env, capture_output=True, text=True, timeout=timeout

@@ -1,0 +1,235 @@
+"""Score a finished run's checkpoint on one split (``aqnet-eval``), with optional named region boxes.
+
+The scores are ForecastTask's own (its evaluation step, the persistence and climatology baselines, the pooled
+metric classes), run by ``Trainer.test`` over every (init, lead) pair of the split. Names follow DESIGN.md:
+``{split}/{rmse|mae|bias}_{var}_{lead}h``, baselines ``{split}/{persistence|climatology}_...``, skill
+``{split}/skill_{persistence|climatology}_{var}_{lead}h``; a region inserts its name after the split:
+``{split}/{region}/rmse_{var}_{lead}h``. Everything is written under ``<run dir>/eval/`` and logged to the run's own
+MLflow run (tags ``eval.{split}.checkpoint`` / ``.global_step`` say which checkpoint was scored).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from aqnet.data.batch import collate_batch
+from aqnet.data.samples import SPLITS
+from aqnet.errors import ConfigError
+from aqnet.inference.loading import LoadedRun, load_run, open_data, open_run
+from aqnet.inference.predict import forecast
+
+REFERENCES = ("persistence", "climatology")
+_REGION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Region:
+    """A named lat/lon box in degrees, both ends included."""
+
+    name: str
+    lat: tuple[float, float]
+    lon: tuple[float, float]
+
+    def mask(self, lat: Tensor, lon: Tensor) -> Tensor:
+        inside_lat = (lat >= self.lat[0]) & (lat <= self.lat[1])
+        inside_lon = (lon >= self.lon[0]) & (lon <= self.lon[1])
+        return inside_lat[:, None] & inside_lon[None, :]
+
+
+def parse_regions(regions: Mapping[str, Any] | None) -> list[Region]:
+    """``{name: {lat: [a, b], lon: [c, d]}}`` → regions; one ConfigError line for a malformed entry."""
+    out = []
+    for name, box in (regions or {}).items():
+        if not _REGION_NAME.match(str(name)) or name in REFERENCES:
+            raise ConfigError(
+                f"regions.{name}: a region name is letters, digits and _ (it becomes part of metric names)"
+            )
+        try:
+            lat, lon = (tuple(float(x) for x in box[key]) for key in ("lat", "lon"))
+        except (KeyError, TypeError, ValueError):
+            lat = lon = ()
+        if len(lat) != 2 or len(lon) != 2 or lat[0] > lat[1] or lon[0] > lon[1]:
+            raise ConfigError(
+                f"regions.{name}={dict(box) if isinstance(box, Mapping) else box}: expected "
+                "{lat: [south, north], lon: [west, east]} in degrees, e.g. {lat: [28, 32.5], lon: [103, 108]}"
+            )
+        out.append(Region(str(name), lat, lon))  # type: ignore[arg-type]
+    return out
+
+
+@dataclass
+class Evaluation:
+    split: str
+    metrics: dict[str, float]
+    regions: list[Region]
+    files: list[Path] = field(default_factory=list)
+    mlflow_run_id: str | None = None
+    logged: str = ""  # where the metrics went in MLflow, or why they did not
+
+
+def with_skill(metrics: Mapping[str, float], split: str, regions: Sequence[Region]) -> dict[str, float]:
+    """``metrics`` plus ``{prefix}/skill_{persistence|climatology}_{var}_{lead}h`` for the grid and each region."""
+    from aqnet.tasks.metrics import skill_scores
+
+    out = dict(metrics)
+    for prefix in (split, *(f"{split}/{r.name}" for r in regions)):
+        for reference in REFERENCES:
+            out.update(skill_scores(metrics, prefix, reference))
+    return out
+
+
+def case_lead(lead_hours: Sequence[int], wanted: int | None) -> int:
+    if wanted is None:
+        return 24 if 24 in lead_hours else int(lead_hours[0])
+    if int(wanted) not in lead_hours:
+        raise ConfigError(f"case_lead_hours={wanted} is not a lead of the run; its leads: {list(lead_hours)}")
+    return int(wanted)
+
+
+def evaluate(
+    spec: str,
+    root: Path,
+    split: str = "test",
+    which: str = "best",
+    regions: Mapping[str, Any] | None = None,
+    limit_batches: int | None = None,
+    batch_size: int | None = None,
+    case_lead_hours: int | None = None,
+    plots: bool = True,
+    log_to_mlflow: bool = True,
+) -> Evaluation:
+    """Score run ``spec``'s ``which`` checkpoint on ``split``; write and log the results (module docstring).
+
+    Every argument and the run itself are checked before Lightning is imported or data is read.
+    """
+    reference, cfg = open_run(spec, root, which)
+    if split not in SPLITS:
+        raise ConfigError(f"split={split}: must be one of {', '.join(SPLITS)}")
+    boxes = parse_regions(regions)
+    if limit_batches is not None and limit_batches < 1:
+        raise ConfigError(f"limit_batches={limit_batches} must be >= 1 (or null for the whole split)")
+    lead = case_lead(list(cfg.data.lead_hours), case_lead_hours)
+
+    import lightning as L
+
+    from aqnet.inference.scoring import EvaluationTask
+
+    dm = open_data(cfg, batch_size, setup=True)
+    loaded = load_run(spec, reference, cfg, dm)
+    masks = {r.name: r.mask(dm.lat, dm.lon) for r in boxes}
+    inside = [r for r in boxes if bool(masks[r.name].any())]
+    task = EvaluationTask(
+        model=loaded.model,
+        lat=dm.lat,
+        target_names=list(cfg.data.targets),
+        lead_hours=list(dm.lead_hours),
+        climatology=dm.climatology,
+        lon=dm.lon,
+        split=split,
+        regions={r.name: masks[r.name] for r in inside},
+    )
+    data = dm.datasets[split]
+    loader = DataLoader(data, dm.eval_batch_size, shuffle=False, num_workers=dm.num_workers, collate_fn=collate_batch)
+    trainer = L.Trainer(
+        accelerator="auto",
+        devices=1,
+        precision="32-true",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_test_batches=limit_batches if limit_batches is not None else 1.0,
+        default_root_dir=loaded.run_dir / "eval",
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        trainer.test(task, dataloaders=loader, verbose=False)
+    result = Evaluation(split, with_skill(task.results, split, inside), boxes)
+    out = loaded.run_dir / "eval"
+    result.files.append(_write_metrics(result, loaded, which, out / f"{split}_{which}_metrics.json"))
+    if plots:
+        result.files += _plots(result, loaded, which, lead, out)
+    if log_to_mlflow:
+        result.mlflow_run_id, result.logged = log_to_run(loaded, root, result, which)
+    return result
+
+
+def _write_metrics(result: Evaluation, loaded: LoadedRun, which: str, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "run_id": loaded.run_id,
+        "checkpoint": str(loaded.reference.checkpoint),
+        "checkpoint_which": which,
+        "global_step": loaded.global_step,
+        "split": result.split,
+        "regions": {r.name: {"lat": list(r.lat), "lon": list(r.lon)} for r in result.regions},
+        "metrics": dict(sorted(result.metrics.items())),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _plots(result: Evaluation, loaded: LoadedRun, which: str, lead: int, out: Path) -> list[Path]:
+    from aqnet.plots.forecast import plot_case_maps, plot_rmse_by_lead
+
+    dm, split, names = loaded.datamodule, result.split, loaded.model.target_names
+    title = f"run {loaded.run_id} ({which} checkpoint, step {loaded.global_step}): {split} RMSE by lead"
+    by_lead = out / f"{split}_{which}_rmse_by_lead.png"
+    files = [plot_rmse_by_lead(result.metrics, split, names, dm.lead_hours, by_lead, title)]
+    dataset = dm.datasets[split]
+    k = int(np.flatnonzero(dataset.index.lead_hours == lead)[0])  # the split's first init time with that lead
+    batch = collate_batch([dataset[k]])
+    model = loaded.model.cpu().eval()
+    pred = forecast(model, batch)[0].numpy()
+    truth = torch.where(batch.target_valid, batch.targets, torch.nan)[0].numpy()
+    init = np.datetime64(int(batch.init_time[0]), "s")
+    stamp = np.datetime_as_string(init, unit="h")
+    boxes = [(r.name, r.lat, r.lon) for r in result.regions]
+    case = out / f"{split}_{which}_case_{stamp.replace(':', '')}_{lead}h.png"
+    title = f"run {loaded.run_id} ({which} checkpoint): init {stamp} UTC + {lead} h"
+    files.append(plot_case_maps(pred, truth, names, dm.lat.numpy(), dm.lon.numpy(), case, title, boxes))
+    return files
+
+
+def log_to_run(loaded: LoadedRun, root: Path, result: Evaluation, which: str) -> tuple[str | None, str]:
+    """Metrics, tags (which checkpoint, its step) and files into the run's own MLflow run."""
+    run_id = loaded.mlflow_run_id()
+    uri = loaded.tracking_uri(root)
+    if run_id is None or uri is None:
+        return run_id, "not logged to MLflow: the run has no mlflow_run_id file or its MLflow store is gone"
+    import mlflow
+    from mlflow.entities import Metric
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(uri)
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        return run_id, f"not logged to MLflow: run {run_id} is not in {uri}"
+    # MLflow shows a metric's value at its highest step (then the newest): at least the step at which training
+    # (or an earlier evaluation) logged this split, so the newest evaluation is the run's value; history keeps all
+    logged = [m.step for m in client.get_metric_history(run_id, f"{result.split}/loss")]
+    step = max([loaded.global_step, *logged])
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), now, step) for k, v in sorted(result.metrics.items()) if np.isfinite(v)]
+    for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
+        client.log_batch(run_id, metrics=metrics[start : start + 1000])
+    client.set_tag(run_id, f"eval.{result.split}.checkpoint", str(loaded.reference.checkpoint))
+    client.set_tag(run_id, f"eval.{result.split}.global_step", str(loaded.global_step))
+    for path in result.files:
+        client.log_artifact(run_id, str(path), "eval")
+    return run_id, f"logged {len(metrics)} metrics and {len(result.files)} files to MLflow run {run_id} in {uri}"
