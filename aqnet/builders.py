@@ -11,6 +11,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.plugins.environments import SLURMEnvironment
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
@@ -173,6 +174,9 @@ def build_trainer(
         enable_progress_bar=uses_progress_bar(progress),
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        # the data module shards by rank itself (DDP): no DistributedSampler replacing the epoch sampler, and no
+        # validation/test samples padded with duplicates
+        use_distributed_sampler=False,
     )
     return trainer, checkpoints
 
@@ -186,8 +190,14 @@ def report(
     task: ForecastTask,
     datamodule: AirQualityDataModule,
 ) -> None:
-    """The end of a run: the results table, where things are, the best checkpoint and figures in MLflow."""
+    """The end of a run: the results table, where things are, the best checkpoint and figures in MLflow.
+
+    Rank 0 only under DDP: the other ranks hold the same (synced) metrics, and files and MLflow are rank 0's.
+    """
     from aqnet.plots.bias import bias_footprints_artifact
+
+    if rank_zero_only.rank != 0:
+        return
 
     footprints = bias_footprints_artifact(task.model, datamodule, run_dir)
     if footprints is not None:

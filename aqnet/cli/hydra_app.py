@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import hydra._internal.utils as hydra_utils
@@ -32,7 +34,8 @@ def _one_line(error: BaseException) -> str:
             line.strip() for line in str(error).splitlines() if line.strip() and not line.strip().startswith(_NOISE)
         ]
         error = error.__cause__
-    return " ".join(dict.fromkeys(parts)) + " (aqnet-train --cfg job prints every key)"
+    app = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "aqnet-train"
+    return " ".join(dict.fromkeys(parts)) + f" ({app} --cfg job prints every key)"
 
 
 def _report(func: Callable[[], Any]) -> Any:
@@ -46,6 +49,13 @@ def _report(func: Callable[[], Any]) -> Any:
         fail(f"config: {_one_line(error)}")
 
 
+def _in_multirun_job() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def user_errors_as_one_line(task: F) -> F:
     """Wrap a Hydra task function: Hydra would add its own 'Error executing job' line to a raised AqnetError."""
 
@@ -54,6 +64,8 @@ def user_errors_as_one_line(task: F) -> F:
         try:
             return task(*args, **kwargs)
         except AqnetError as error:
+            if _in_multirun_job():
+                raise  # the launcher records the failure (submitit writes no result for an exiting job) and reports it
             fail(str(error))
 
     return wrapped  # type: ignore[return-value]
@@ -68,4 +80,8 @@ def run_hydra_app(app: Callable[[], Any]) -> int:
         app()
     except AqnetError as error:
         fail(str(error))
+    except ValueError as error:  # Hydra's own command-line checks, e.g. "--cfg" together with "-m"
+        if "can be specified" not in str(error) or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        fail(f"command line: {error}")
     return 0

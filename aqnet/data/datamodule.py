@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from aqnet.data.batch import collate_batch
 from aqnet.data.dataset import ForecastDataset, load_frames
-from aqnet.data.samples import SPLITS, EpochSampler, SampleIndex, Splits, build_index
+from aqnet.data.samples import SPLITS, EpochSampler, SampleIndex, ShardSampler, Splits, build_index
 from aqnet.data.stats import Climatology, Statistics, load_or_compute_statistics
 from aqnet.data.store import StoreHandle, open_store
 from aqnet.errors import DataError
@@ -27,6 +27,11 @@ class AirQualityDataModule(lightning.LightningDataModule):
 
     ``prepare_data`` (rank 0) and ``setup`` (every rank) both go through the caches, so the heavy validation scan
     and the statistics are computed once per store fingerprint.
+
+    Under DDP the loaders shard by the attached trainer's world size and global rank (Lightning's own sampler
+    replacement is off: ``use_distributed_sampler=False``). Training: each rank takes every world-size-th element of
+    the one (seed, epoch) permutation. Validation and test: each rank takes every world-size-th pair of the ordered
+    split, without padding or duplicates.
     """
 
     def __init__(
@@ -157,7 +162,15 @@ class AirQualityDataModule(lightning.LightningDataModule):
         return self._require().grid_shape
 
     # -- loaders ------------------------------------------------------------------------------------------------
-    def _loader(self, split: str, sampler: EpochSampler | None, batch_size: int) -> DataLoader:
+    @property
+    def replicas(self) -> tuple[int, int]:
+        """(world size, global rank) of the trainer this module is attached to; (1, 0) without one."""
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return int(trainer.world_size), int(trainer.global_rank)
+
+    def _loader(self, split: str, sampler: EpochSampler | ShardSampler | None, batch_size: int) -> DataLoader:
         if split not in self.datasets:
             self.setup()
         return DataLoader(
@@ -175,16 +188,35 @@ class AirQualityDataModule(lightning.LightningDataModule):
     def train_sampler(self) -> EpochSampler:
         if "train" not in self.datasets:
             self.setup()
-        sampler = EpochSampler(len(self.datasets["train"]), seed=self.seed, num_samples=self.train_samples_per_epoch)
-        if self.resume_at is not None:  # (epoch, batches done): continue an interrupted epoch where it stopped
+        world, rank = self.replicas
+        sampler = EpochSampler(
+            len(self.datasets["train"]),
+            seed=self.seed,
+            num_samples=self.train_samples_per_epoch,
+            num_replicas=world,
+            rank=rank,
+        )
+        if self.resume_at is not None:  # (epoch, batches done on each rank): continue where the epoch stopped
             sampler.resume_at = (self.resume_at[0], self.resume_at[1] * self.batch_size)
         return sampler
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.train_sampler(), self.batch_size)
 
+    def eval_sampler(self, split: str) -> ShardSampler | None:
+        """This rank's shard of the ordered ``split``; None (plain order) in a single process."""
+        world, rank = self.replicas
+        if world == 1:
+            return None
+        if split not in self.datasets:
+            self.setup()
+        size = len(self.datasets[split])
+        if size < world:  # a rank without a batch would leave the others waiting in DDP's collectives
+            raise DataError(f"the {split} split has {size} samples, fewer than the {world} processes; add years")
+        return ShardSampler(size, num_replicas=world, rank=rank)
+
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", None, self.eval_batch_size)
+        return self._loader("val", self.eval_sampler("val"), self.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", None, self.eval_batch_size)
+        return self._loader("test", self.eval_sampler("test"), self.eval_batch_size)

@@ -16,7 +16,7 @@ import torch.utils.data
 from aqnet.errors import DataError
 from aqnet.variables import LEAD_HOURS
 
-__all__ = ["Splits", "SampleIndex", "build_index", "EpochSampler", "SPLITS"]
+__all__ = ["Splits", "SampleIndex", "build_index", "EpochSampler", "ShardSampler", "SPLITS"]
 
 SPLITS = ("train", "val", "test")
 
@@ -106,16 +106,21 @@ class EpochSampler(torch.utils.data.Sampler[int]):
     """A permutation of all training pairs that depends only on (seed, epoch), so any epoch can be replayed.
 
     ``num_samples`` caps the pairs drawn per epoch (a prefix of the permutation). Lightning calls
-    :meth:`set_epoch` at the start of each epoch. With ``num_replicas > 1`` each rank takes every
-    ``num_replicas``-th element of the same permutation.
+    :meth:`set_epoch` at the start of each epoch. With ``num_replicas > 1`` rank r takes elements r, r + n, r + 2n,
+    ... of the same permutation (n = ``num_replicas``): no pair twice, and the ranks' k-th batches of B together are
+    exactly the k-th batch of nB of one process. The epoch is cut to a multiple of n (at most n − 1 pairs dropped,
+    never padded with duplicates), so every rank runs the same number of steps.
     """
 
     def __init__(
         self, size: int, seed: int = 0, num_samples: int | None = None, num_replicas: int = 1, rank: int = 0
     ) -> None:
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is not one of {num_replicas} replicas")
         self.size, self.seed, self.epoch = int(size), int(seed), 0
         self.num_samples = min(int(num_samples), self.size) if num_samples else self.size
-        self.num_replicas, self.rank = num_replicas, rank
+        self.num_samples -= self.num_samples % num_replicas  # equal shards: no rank waits for a step the others skip
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.resume_at: tuple[int, int] | None = None  # (epoch, samples of this rank already drawn): skip once
 
     def set_epoch(self, epoch: int) -> None:
@@ -135,3 +140,22 @@ class EpochSampler(torch.utils.data.Sampler[int]):
 
     def __len__(self) -> int:
         return len(range(self.rank, self.num_samples, self.num_replicas))
+
+
+class ShardSampler(torch.utils.data.Sampler[int]):
+    """Rank ``rank`` of ``num_replicas`` takes the ordered items rank, rank + n, rank + 2n, ... of ``range(size)``.
+
+    For validation and test: every item exactly once over all ranks, in order, neither padded nor duplicated (the
+    shards may differ by one item; the metrics are sums, so uneven shards are fine).
+    """
+
+    def __init__(self, size: int, num_replicas: int = 1, rank: int = 0) -> None:
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is not one of {num_replicas} replicas")
+        self.size, self.num_replicas, self.rank = int(size), int(num_replicas), int(rank)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.size, self.num_replicas))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.size, self.num_replicas))

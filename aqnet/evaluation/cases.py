@@ -96,6 +96,8 @@ class CaseErrors(Metric):
                 "weight": state["weight"].reshape(-1),
             }
         )
+        # by case: under DDP the ranks' shards arrive one after another; one process already has this order
+        frame = frame.sort_values(["init_time", "lead_hours"], kind="stable")
         frame = frame[frame["weight"] > 0].reset_index(drop=True)
         frame["rmse"] = np.sqrt(frame["sse"] / frame["weight"])
         return frame

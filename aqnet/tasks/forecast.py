@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from aqnet.evaluation.cases import TestEvaluation
 
 _ALPHA_RE = re.compile(r"(^|[._])alpha$")
+_BETA_RE = re.compile(r"(^|[._])beta$")
 
 
 def _reorder(x: Tensor, names: Sequence[str], wanted: Sequence[str]) -> Tensor:
@@ -114,31 +115,41 @@ class ForecastTask(L.LightningModule):
         )
 
     # -- training --------------------------------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        trainer = self.trainer
+        if trainer.world_size > 1:  # one line per rank in the job log: who runs, found how, over what
+            environment = type(getattr(trainer.strategy, "cluster_environment", None)).__name__
+            backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else "none"
+            print(
+                f"distributed: global rank {trainer.global_rank} of world size {trainer.world_size} "
+                f"({environment}, {backend})",
+                flush=True,
+            )
+
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         targets, valid = self._targets(batch)
         pred = self(batch)
+        # under DDP each rank's loss is its share of the global loss, times the world size (see LatWeightedMSE):
+        # the mean over ranks (sync_dist) is the global loss, the value a single process logs for the same batch
         loss = self.loss_fn(pred, self.model.normaliser.normalise(targets, self.target_names), valid)
         bs = targets.shape[0]
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=bs)
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=bs, sync_dist=True)
         self._log_physics(bs)
         return loss
 
     def _log_physics(self, batch_size: int) -> None:
-        """``physics/alpha``: the mean of every parameter named *alpha; each one by name when there are several."""
-        alphas = [(n, p) for n, p in self.model.named_parameters() if _ALPHA_RE.search(n)]
-        if not alphas:
-            return
-        values = {n: p.detach().float().mean() for n, p in alphas}
-        self.log(
-            "physics/alpha",
-            torch.stack(list(values.values())).mean(),
-            on_step=True,
-            on_epoch=False,
-            batch_size=batch_size,
-        )
-        if len(values) > 1:
-            for n, v in values.items():
-                self.log(f"physics/{n}", v, on_step=True, on_epoch=False, batch_size=batch_size)
+        """``physics/alpha`` (and ``physics/beta`` when learned): the mean over parameters of that name; each one
+        by full name as well when there are several."""
+        for short, pattern in (("alpha", _ALPHA_RE), ("beta", _BETA_RE)):
+            params = [(n, p) for n, p in self.model.named_parameters() if pattern.search(n)]
+            if not params:
+                continue
+            values = {n: p.detach().float().mean() for n, p in params}
+            mean = torch.stack(list(values.values())).mean()
+            self.log(f"physics/{short}", mean, on_step=True, on_epoch=False, batch_size=batch_size)
+            if len(values) > 1:
+                for n, v in values.items():
+                    self.log(f"physics/{n}", v, on_step=True, on_epoch=False, batch_size=batch_size)
 
     # -- evaluation ------------------------------------------------------------------------------------------------
     def _evaluate(self, batch: Any, metrics: ForecastMetrics, split: str) -> Tensor:

@@ -84,8 +84,15 @@ def run_params(cfg: DictConfig, choices: Mapping[str, str | None]) -> dict[str, 
 
 def make_logger(
     cfg: DictConfig, run_dir: Path, choices: Mapping[str, str | None], job_num: int, sweep_id: str | None
-) -> MLFlowLogger:
-    """An MLFlowLogger whose run already carries params and tags, and the resolved config as an artifact."""
+) -> MLFlowLogger | None:
+    """An MLFlowLogger whose run already carries params and tags, and the resolved config as an artifact.
+
+    Only rank 0 talks to MLflow: under DDP every other rank gets no logger at all (it neither opens the store nor
+    creates a run; Lightning logs from rank 0 only anyway, and nothing on the other ranks needs the run id). The
+    rank is Lightning's, read from the launcher's environment (SLURM_PROCID under SLURM) before the trainer exists.
+    """
+    if rank_zero_only.rank != 0:
+        return None
     root = Path(cfg.paths.root)
     uri = tracking_uri(cfg)
     ensure_store(uri, root)
@@ -112,7 +119,7 @@ def make_logger(
         artifact_location=artifact_location(cfg),
         log_model=False,
     )
-    if rank_zero_only.rank != 0 or resumed:  # only rank 0 talks to MLflow; a resumed run has its params already
+    if resumed:  # a resumed run has its params already
         return logger
     client, run_id = logger.experiment, logger.run_id
 

@@ -40,6 +40,14 @@ class ContinuationState(L.Callback):
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
+        self.resumed = False
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, idx: int) -> None:
+        if self.resumed:
+            # Lightning's restart heuristics can shift its logging step by one when the checkpoint was taken right
+            # after a validation; the logging step counts optimizer steps, which the restored global step knows
+            trainer.fit_loop.epoch_loop._batches_that_stepped = trainer.global_step
+            self.resumed = False
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint["aqnet"] = {
@@ -71,6 +79,7 @@ class ContinuationState(L.Callback):
             for part in ("current", "total"):
                 done = train_progress[part]["completed"]
                 train_progress[part].update(ready=done, started=done, processed=done)
+        self.resumed = "aqnet" in checkpoint
         datamodule = getattr(trainer, "datamodule", None)
         if datamodule is not None and hasattr(datamodule, "resume_at"):
             datamodule.resume_at = (int(state.get("epoch", 0)), int(state.get("batches_done_in_epoch", 0)))

@@ -118,3 +118,7 @@ def test_store_path_problems(run_cli: Runner, tmp_path: Path, kind: str) -> None
     assert_one_line_error(result, str(path))
     if kind == "not zarr":
         assert (path / "notes.txt").read_text() == "not a store"
+
+
+def test_conflicting_hydra_flags_are_one_line(run_cli: Runner) -> None:
+    assert_one_line_error(run_cli("aqnet-train", "-m", "--cfg", "job", "seed=0,1"), "command line", "--cfg")

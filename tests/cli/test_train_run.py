@@ -111,7 +111,7 @@ def test_topoflow_run_learns_alpha_in_its_own_group(shared_root: Path) -> None:
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["physics_bias=adaptive", "embed=wind_scan"],
+        ["physics_bias=adaptive", "embed=wind_scan", "physics_bias.learn_beta=true"],
         ["physics_bias=topoflow", "physics_bias.blocks=all"],
         ["physics_bias=topoflow", "physics_bias.direction=receptor_higher", "physics_bias.control=shuffled_elevation"],
     ],
@@ -122,6 +122,7 @@ def test_physics_variants_train_and_plot_their_bias(shared_root: Path, overrides
     train(shared_root, *overrides, f"logger.experiment_name={experiment}")
     (run,) = runs(shared_root, experiment)
     assert "physics/alpha" in run.data.metrics and "test/rmse_pm25_24h" in run.data.metrics
+    assert ("physics/beta" in run.data.metrics) == ("physics_bias.learn_beta=true" in overrides)
     client = mlflow.MlflowClient(f"sqlite:///{shared_root / 'mlflow.db'}")
     assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == ["plots/physics_bias_footprints.png"]
     png = Path(run.data.tags["run_dir"]) / "plots" / "physics_bias_footprints.png"

@@ -4,14 +4,12 @@ interpreter (``python -m tests.evaluation.ddp_cases OUT``): forking a process th
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from aqnet.evaluation import TestEvaluation
+from tests.gloo import run_two_ranks
 
 LAT = torch.tensor([0.0, 60.0])
 NAMES = ("pm25", "co")
@@ -27,17 +25,11 @@ def batch(rank: int) -> tuple[torch.Tensor, ...]:
     return pred, torch.zeros_like(pred), valid, torch.tensor([T0 + rank * 86400]), torch.tensor([24.0])
 
 
-def worker(rank: int, world: int, init_file: str, out: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    try:
-        evaluation = TestEvaluation(NAMES, (12, 24), LAT, sources=("model",))
-        evaluation.update("model", *batch(rank))
-        evaluation.finish(Path(out), write=rank == 0)
-    finally:
-        dist.destroy_process_group()
+def worker(rank: int, world: int, out: Path) -> None:
+    evaluation = TestEvaluation(NAMES, (12, 24), LAT, sources=("model",))
+    evaluation.update("model", *batch(rank))
+    evaluation.finish(out, write=rank == 0)
 
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1])
-    out.mkdir(parents=True, exist_ok=True)
-    mp.start_processes(worker, args=(2, str(out / "init"), str(out)), nprocs=2, join=True, start_method="fork")
+    run_two_ranks(worker)

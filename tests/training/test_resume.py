@@ -24,7 +24,8 @@ RUN = ["debug=fast", "trainer.max_steps=24", "trainer.val_check_interval=8", "tr
 
 
 def _interrupt_at(root: Path, store: Path, step: int, submit_time: str) -> None:
-    """Start the run, SIGTERM it after ``step`` steps, wait for its checkpoint, then kill it as SLURM would."""
+    """Start the run, SIGTERM it after ``step`` steps (and that step's validation, if any), wait for its
+    checkpoint, then kill it as SLURM would."""
     env = {
         **os.environ,
         "AQNET_ROOT": str(root),
@@ -40,7 +41,7 @@ def _interrupt_at(root: Path, store: Path, step: int, submit_time: str) -> None:
     lines = []
     for line in job.stdout:
         lines.append(line)
-        if line.startswith(f"step {step}/"):
+        if line.startswith(f"step {step}/") or line.startswith(f"validation at step {step}:"):
             job.send_signal(signal.SIGTERM)
         if "SIGTERM received: saved" in line:
             break
@@ -50,14 +51,15 @@ def _interrupt_at(root: Path, store: Path, step: int, submit_time: str) -> None:
 
 
 @pytest.mark.timeout(900)
-def test_resumed_run_matches_an_uninterrupted_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("interrupt", [8, 11], ids=["right-after-a-validation", "mid-interval"])
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path: Path, interrupt: int) -> None:
     store = tiny_store(tmp_path)
     reference = aqnet_train(tmp_path / "a", *RUN, f"data.path={store}")
     assert reference.returncode == 0, reference.stderr[-2000:]
     (ref_dir,) = (tmp_path / "a" / "runs").iterdir()
 
     submit_time = "20260101T000000000000Z"
-    _interrupt_at(tmp_path / "b", store, 11, submit_time)
+    _interrupt_at(tmp_path / "b", store, interrupt, submit_time)
     resumed = aqnet_train(tmp_path / "b", *RUN, f"data.path={store}", env={"AQNET_SUBMIT_TIME": submit_time})
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert f"resuming run {submit_time} from" in resumed.stdout
