@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from aqnet import builders
@@ -27,7 +28,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     finetune = open_source(cfg, hydra_cfg.overrides.task)
     validate_config(cfg)
     choices = dict(hydra_cfg.runtime.choices) | (finetune.choices if finetune else {})
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))  # the sidecar checkpoints rely on
+    if rank_zero_only.rank == 0:  # one writer under DDP (SLURM starts every rank with the same run directory)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))  # the sidecar checkpoints need
     if (run_dir / FINISHED).exists():  # a rerun of a sweep (resume_sweep=...): this job is done
         print(f"run {cfg.run_id} already finished; skipped", flush=True)
         return json.loads((run_dir / FINISHED).read_text())
@@ -54,5 +56,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer.test(task, datamodule=datamodule, ckpt_path="best" if checkpoints.best_model_path else None, verbose=False)
     metrics = {**task.final_metrics, "val/loss": float(checkpoints.best_model_score or float("nan"))}
     builders.report(cfg, run_dir, metrics, checkpoints, logger, task, datamodule)
-    (run_dir / FINISHED).write_text(json.dumps(metrics))
+    if rank_zero_only.rank == 0:
+        (run_dir / FINISHED).write_text(json.dumps(metrics))
     return metrics
