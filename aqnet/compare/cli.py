@@ -177,7 +177,7 @@ def _main() -> None:
         "case-level tests": f"circular block bootstrap ({args.n_boot} resamples) and Diebold–Mariano on per-case MSE",
     }
     warn_frame = report.warnings_frame(warn)
-    written = report.write_all(out, meta, summary, comp, warn_frame, note, figures)
+    written = report.write_all(out, report.Comparison(meta, summary, comp, warn_frame, note, figures))
     _print(meta, summary, comp, warn_frame, note, written, figures)
 
 

@@ -7,6 +7,7 @@ import base64
 import html
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -100,18 +101,30 @@ def _md_table(frame: pd.DataFrame, index: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown(meta: Mapping[str, str], summary: pd.DataFrame, comp: pd.DataFrame, warn: pd.DataFrame, note: str) -> str:
-    head = "\n".join(f"- **{k}**: {v}" for k, v in meta.items())
+@dataclass(frozen=True)
+class Comparison:
+    """What every report format shows: the header, the group table, the tests, the warnings and the figures."""
+
+    meta: Mapping[str, str]
+    summary: pd.DataFrame
+    comp: pd.DataFrame
+    warn: pd.DataFrame
+    note: str
+    figures: Mapping[str, Path]
+
+
+def markdown(c: Comparison) -> str:
+    head = "\n".join(f"- **{k}**: {v}" for k, v in c.meta.items())
     parts = [
         "# aqnet-compare\n",
         head + "\n",
         "## Groups (mean ± std over runs; ★ best)\n",
-        _md_table(summary_wide(summary), index="metric"),
+        _md_table(summary_wide(c.summary), index="metric"),
         "## Against the baseline\n",
-        note + "\n",
-        _md_table(comparison_view(comp)),
+        c.note + "\n",
+        _md_table(comparison_view(c.comp)),
         "## Warnings\n",
-        _md_table(warn),
+        _md_table(c.warn),
     ]
     return "\n".join(parts)
 
@@ -122,19 +135,12 @@ def _html_table(frame: pd.DataFrame, index: bool = False) -> str:
     return frame.to_html(index=index, escape=True, na_rep="", border=0, classes="t")
 
 
-def html_report(
-    meta: Mapping[str, str],
-    summary: pd.DataFrame,
-    comp: pd.DataFrame,
-    warn: pd.DataFrame,
-    note: str,
-    figures: Mapping[str, Path],
-) -> str:
-    items = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in meta.items())
+def html_report(c: Comparison) -> str:
+    items = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in c.meta.items())
     images = "".join(
         f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' "
         f"src='data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}'/>"
-        for title, path in figures.items()
+        for title, path in c.figures.items()
     )
     style = (
         "body{font-family:sans-serif;margin:2em}table.t{border-collapse:collapse;font-size:13px}"
@@ -143,26 +149,18 @@ def html_report(
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>aqnet-compare</title><style>{style}</style></head>"
         f"<body><h1>aqnet-compare</h1><ul>{items}</ul><h2>Groups (mean ± std over runs; ★ best)</h2>"
-        f"{_html_table(summary_wide(summary), index=True)}<h2>Against the baseline</h2><p>{html.escape(note)}</p>"
-        f"{_html_table(comparison_view(comp))}<h2>Warnings</h2>{_html_table(warn)}<h2>Figures</h2>{images}"
+        f"{_html_table(summary_wide(c.summary), index=True)}<h2>Against the baseline</h2><p>{html.escape(c.note)}</p>"
+        f"{_html_table(comparison_view(c.comp))}<h2>Warnings</h2>{_html_table(c.warn)}<h2>Figures</h2>{images}"
         "</body></html>"
     )
 
 
-def write_all(
-    out: Path,
-    meta: Mapping[str, str],
-    summary: pd.DataFrame,
-    comp: pd.DataFrame,
-    warn: pd.DataFrame,
-    note: str,
-    figures: Mapping[str, Path],
-) -> list[Path]:
+def write_all(out: Path, c: Comparison) -> list[Path]:
     """summary.md, summary.csv (groups), comparisons.csv (tests) and report.html under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "summary.md", out / "summary.csv", out / "comparisons.csv", out / "report.html"]
-    written[0].write_text(markdown(meta, summary, comp, warn, note), encoding="utf-8")
-    summary.to_csv(written[1], index=False, float_format="%.6g")
-    comp.to_csv(written[2], index=False, float_format="%.6g")
-    written[3].write_text(html_report(meta, summary, comp, warn, note, figures), encoding="utf-8")
+    written[0].write_text(markdown(c), encoding="utf-8")
+    c.summary.to_csv(written[1], index=False, float_format="%.6g")
+    c.comp.to_csv(written[2], index=False, float_format="%.6g")
+    written[3].write_text(html_report(c), encoding="utf-8")
     return written

@@ -125,9 +125,17 @@ class Attention(nn.Module):
     """ViT self-attention (timm layout: ``qkv`` with bias, ``proj``) taking an optional additive bias."""
 
     def __init__(
-        self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0
+        self,
+        dim: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+        backend: str = "auto",
+        chunk: int = 512,
     ) -> None:
         super().__init__()
+        self.backend, self.chunk = backend, chunk  # how a bias definition is evaluated (biased_attention)
         if dim % num_heads:
             raise ValueError(f"embed_dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
@@ -137,16 +145,11 @@ class Attention(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
 
     def forward(
-        self,
-        x: Tensor,
-        attn_bias: PairwiseBias | Tensor | None = None,
-        fields: Mapping[str, Tensor] | None = None,
-        backend: str = "auto",
-        chunk: int = 512,
+        self, x: Tensor, attn_bias: PairwiseBias | Tensor | None = None, fields: Mapping[str, Tensor] | None = None
     ) -> Tensor:
         b, n, d = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each [B, heads, N, d_head]
         drop = self.attn_drop if self.training else 0.0
-        out = biased_attention(q, k, v, attn_bias, fields, backend=backend, chunk=chunk, dropout_p=drop)
+        out = biased_attention(q, k, v, attn_bias, fields, self.backend, self.chunk, dropout_p=drop)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, d)))

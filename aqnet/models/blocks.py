@@ -44,27 +44,29 @@ class Block(nn.Module):
     """x + DropPath(Attn(LN(x), bias)); x + DropPath(MLP(LN(x)))."""
 
     def __init__(
-        self, dim: int, num_heads: int, mlp_ratio: float = 4.0, drop: float = 0.0, drop_path: float = 0.0
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        drop: float = 0.0,
+        drop_path: float = 0.0,
+        backend: str = "auto",
+        chunk: int = 512,
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = Attention(dim, num_heads, qkv_bias=True, proj_drop=drop)
+        self.attn = Attention(dim, num_heads, qkv_bias=True, proj_drop=drop, backend=backend, chunk=chunk)
         self.drop_path1 = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
         self.drop_path2 = DropPath(drop_path)
 
     def forward(
-        self,
-        x: Tensor,
-        attn_bias: PairwiseBias | Tensor | None = None,
-        fields: Mapping[str, Tensor] | None = None,
-        backend: str = "auto",
-        chunk: int = 512,
+        self, x: Tensor, attn_bias: PairwiseBias | Tensor | None = None, fields: Mapping[str, Tensor] | None = None
     ) -> Tensor:
         """x [B, N, D]; attn_bias broadcastable to [B, heads, N, N], or a bias definition evaluated on ``fields``
         (see :func:`aqnet.models.attention.biased_attention`), added to the scores before softmax."""
-        x = x + self.drop_path1(self.attn(self.norm1(x), attn_bias, fields, backend, chunk))
+        x = x + self.drop_path1(self.attn(self.norm1(x), attn_bias, fields))
         return x + self.drop_path2(self.mlp(self.norm2(x)))
 
 

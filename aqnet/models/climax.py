@@ -129,7 +129,15 @@ class Forecaster(nn.Module):
         self.time_embed = nn.Linear(4, dim)  # not in ClimaX: (sin, cos) of hour of day and of day of year
         self.pos_drop = nn.Dropout(backbone.drop_rate)
         self.blocks = nn.ModuleList(
-            Block(dim, backbone.num_heads, backbone.mlp_ratio, drop=backbone.drop_rate, drop_path=rate)
+            Block(
+                dim,
+                backbone.num_heads,
+                backbone.mlp_ratio,
+                drop=backbone.drop_rate,
+                drop_path=rate,
+                backend=attention_backend,
+                chunk=int(attention_chunk),
+            )
             for rate in drop_path_rates(backbone.drop_path, backbone.depth)
         )
         # One shared definition (keys ``physics_bias.alpha`` / ``.beta``), only when configured, so a model
@@ -206,7 +214,7 @@ class Forecaster(nn.Module):
             x, fields = self.wind_scan.permute(x, order, fields)
         for i, block in enumerate(self.blocks):
             bias = self.physics_bias if fields is not None and i in self.bias_blocks else None
-            x = block(x, bias, fields, self.attention_backend, self.attention_chunk)
+            x = block(x, bias, fields)
         if order is not None:
             x = self.wind_scan.unpermute(x, order)
         return self.norm(x)

@@ -18,6 +18,7 @@ is built. The bias keeps its value distribution but loses its relation to the re
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,7 @@ def soft_clamp(x: Tensor, limit: float) -> Tensor:
     return torch.where(over > 0, x.sign() * squashed, x)
 
 
-class _ElevationBias(nn.Module):
+class _ElevationBias(nn.Module, ABC):
     """Shared parts: α, direction, per-token fields and the shuffled-elevation control."""
 
     uses_wind = False
@@ -110,10 +111,10 @@ class _ElevationBias(nn.Module):
 
         return add_bias
 
+    @abstractmethod
     def pair_bias(self, receptor: Mapping[str, Tensor], source: Mapping[str, Tensor]) -> Tensor:
         """The bias from receptor and source fields that broadcast against each other (elementwise only, so one
         formula serves every backend)."""
-        raise NotImplementedError
 
     def _rise(self, e_receptor: Tensor, e_source: Tensor, scale_m: float) -> Tensor:
         """relu(height difference in the configured direction) / scale."""
