@@ -19,6 +19,7 @@ from aqnet.compare import stats
 
 RMSE_RE = re.compile(r"^test/rmse_(?P<var>[a-z0-9]+)_(?P<lead>[0-9.]+)h$")
 P_COLUMNS: tuple[str, ...] = ("p_seed", "p_boot", "p_dm")
+NOT_APPLICABLE = "n/a"  # a grouping key the run's config option does not have (physics_bias.direction of none)
 
 
 def direction(metric: str) -> str:
@@ -52,13 +53,21 @@ def summary_table(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
 
 
 def baseline_pairs(runs: pd.DataFrame, labels: Sequence[str], baseline: str) -> dict[str, str]:
-    """Candidate group → its baseline group: the first key set to ``baseline``, every other key unchanged."""
+    """Candidate group → its baseline group: the first key set to ``baseline``, every other key unchanged.
+
+    A key the baseline's option lacks (:data:`NOT_APPLICABLE`, e.g. ``physics_bias.direction`` of
+    ``physics_bias=none``) matches any value, so every TopoFlow variant is compared with the one plain baseline; an
+    exact match is preferred when there is one.
+    """
     groups = runs.drop_duplicates("group").set_index("group")[list(labels)].astype(str)
+    bases = groups[groups.iloc[:, 0] == baseline].iloc[:, 1:]
     pairs = {}
     for group, values in groups.iterrows():
         if values.iloc[0] == baseline:
             continue
-        match = groups[(groups.iloc[:, 0] == baseline) & (groups.iloc[:, 1:] == values.iloc[1:]).all(axis=1)]
+        exact = (bases == values.iloc[1:]).all(axis=1)
+        fits = ((bases == values.iloc[1:]) | (bases == NOT_APPLICABLE)).all(axis=1)
+        match = bases[exact] if exact.any() else bases[fits]
         if len(match):
             pairs[str(group)] = str(match.index[0])
     return pairs

@@ -20,7 +20,7 @@ from aqnet.paths import default_root
 if TYPE_CHECKING:  # the heavy modules load after the flags parse, so a typo fails at once
     import pandas as pd
 
-    from aqnet.compare import runs
+    from aqnet.compare import report, runs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,7 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", metavar="URI", help="default: sqlite:///<root>/mlflow.db")
     p.add_argument("--correction", choices=("holm", "bh", "none"), default="holm", help="p-value adjustment")
     p.add_argument("--root", type=Path, metavar="PATH", help="output root (default: $AQNET_ROOT, else ./aqnet-runs)")
-    p.add_argument("--map-group", metavar="VALUE", help="first --by key's value mapped against the baseline")
+    p.add_argument(
+        "--map-group",
+        action="append",
+        metavar="SPEC",
+        help="map only this group against its baseline: a value of the first --by key, or key=value[,key=value] "
+        "(repeatable; default: every compared group)",
+    )
     p.add_argument("--map-lead", type=float, default=24.0, metavar="HOURS", help="lead of the map (default 24)")
     p.add_argument("--n-boot", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
     return p
@@ -92,16 +98,14 @@ def _figures(
     args: argparse.Namespace,
     dirs: tuple[Path, Path],
     warn: list[tuple[str, str]],
-) -> dict[str, Path]:
-    """The PNGs under ``dirs[0]`` (artifacts go to ``dirs[1]``), by title; what cannot be drawn is warned."""
-    from aqnet.compare import plots, runs
-    from aqnet.evaluation import MAPS_FILE, read_maps
+) -> tuple[dict[str, Path], pd.DataFrame]:
+    """The PNGs under ``dirs[0]`` (artifacts go to ``dirs[1]``) by title, and the region table of the mapped pairs;
+    what cannot be drawn is warned."""
+    from aqnet.compare import maps, plots, runs
 
-    out, tmp = dirs
-
+    out, _ = dirs
     groups = dict(zip(loaded.runs["run_id"], loaded.runs["group"], strict=True))
     ids = list(groups)
-    figures = {}
     made = {
         "Learning curves (val/loss)": plots.learning_curves(
             runs.metric_history(loaded.uri, ids, "val/loss"), groups, out / "learning_curves.png"
@@ -111,30 +115,12 @@ def _figures(
             runs.metric_history(loaded.uri, ids, "physics/alpha"), groups, out / "alpha.png"
         ),
     }
-    first = loaded.runs[loaded.labels[0]].astype(str)
-    wanted = set(loaded.runs.loc[first == args.map_group, "group"]) if args.map_group else set(pairs)
-    candidates = [g for g in pairs if g in wanted]
-    if not candidates:
-        warn.append(("no map", f"no group with {loaded.labels[0]}={args.map_group} to map against the baseline"))
-    else:
-        group, base = candidates[0], pairs[candidates[0]]
-        member = [r for r, g in groups.items() if g in (group, base)]
-        files = runs.download_evaluation(loaded.uri, member, MAPS_FILE, tmp)
-        maps = {g: [read_maps(files[r]) for r in member if r in files and groups[r] == g] for g in (group, base)}
-        leads = {float(x) for m in maps[group] + maps[base] for x in m["lead_hours"].values}
-        if not maps[group] or not maps[base]:
-            warn.append(("no map", f"no evaluation/{MAPS_FILE} for {group if not maps[group] else base}"))
-        elif args.map_lead not in leads:
-            warn.append(("no map", f"--map-lead {args.map_lead:g} is not among the leads {sorted(leads)}"))
-        else:
-            title = f"Test RMSE difference map, lead {args.map_lead:g} h ({group} − {base})"
-            made[title] = plots.rmse_difference_map(
-                maps[group], maps[base], (group, base), args.map_lead, out / "rmse_difference_map.png"
-            )
-    for title, path in made.items():
-        if path is not None:
-            figures[title] = path
-    return figures
+    chosen = maps.select_pairs(loaded.runs, loaded.labels, pairs, args.map_group)
+    if pairs and not chosen:
+        warn.append(("no map", f"no compared group matches --map-group {' '.join(args.map_group)}"))
+    drawn, regions = maps.difference_maps(loaded, chosen, args.map_lead, dirs, warn)
+    figures = {title: path for title, path in made.items() if path is not None}
+    return figures | drawn, regions
 
 
 def _default_out(root: Path, args: argparse.Namespace) -> Path:
@@ -164,7 +150,7 @@ def _main() -> None:
     with tempfile.TemporaryDirectory(prefix="aqnet-compare-") as tmp:
         losses = _case_losses(loaded, Path(tmp), warn) if pairs else None
         comp = analysis.comparisons(loaded.runs, metrics, pairs, losses, args.correction, args.n_boot)
-        figures = _figures(loaded, metrics, pairs, args, (out, Path(tmp)), warn)
+        figures, regions = _figures(loaded, metrics, pairs, args, (out, Path(tmp)), warn)
     n_tests = len(metrics)
     note = report.correction_line(args.correction, n_tests)
     meta = {
@@ -177,36 +163,31 @@ def _main() -> None:
         "case-level tests": f"circular block bootstrap ({args.n_boot} resamples) and Diebold–Mariano on per-case MSE",
     }
     warn_frame = report.warnings_frame(warn)
-    written = report.write_all(out, report.Comparison(meta, summary, comp, warn_frame, note, figures))
-    _print(meta, summary, comp, warn_frame, note, written, figures)
+    comparison = report.Comparison(meta, summary, comp, warn_frame, note, figures, regions, args.map_lead)
+    _print(comparison, report.write_all(out, comparison))
 
 
-def _print(
-    meta: dict[str, str],
-    summary: pd.DataFrame,
-    comp: pd.DataFrame,
-    warn: pd.DataFrame,
-    note: str,
-    written: list[Path],
-    figures: dict[str, Path],
-) -> None:
+def _print(c: report.Comparison, written: list[Path]) -> None:
     from rich.console import Console
 
     from aqnet.compare import report
 
     console = Console(width=None if sys.stdout.isatty() else 200)
-    console.print(f"[bold]aqnet-compare[/]  {meta['runs']}; baseline {meta['baseline']}; store {meta['store']}")
+    console.print(f"[bold]aqnet-compare[/]  {c.meta['runs']}; baseline {c.meta['baseline']}; store {c.meta['store']}")
     console.print(
-        report.rich_table(report.summary_wide(summary), "test metrics by group: mean ± std (n); ★ best", "metric")
+        report.rich_table(report.summary_wide(c.summary), "test metrics by group: mean ± std (n); ★ best", "metric")
     )
-    view = report.comparison_view(comp)
+    view = report.comparison_view(c.comp)
     for group, part in view.groupby("group", sort=False):
         title = f"{group} vs {part['vs'].iloc[0]}"
         console.print(report.rich_table(part.drop(columns=["group", "vs"]).set_index("metric"), title, "metric"))
-    console.print(note)
-    if not warn.empty:
-        console.print(report.rich_table(warn.set_index("warning"), "warnings", "warning"))
-    console.print("wrote " + ", ".join(str(p) for p in [*written, *figures.values()]))
+    console.print(c.note)
+    for group, part in report.regions_view(c.regions).groupby("group", sort=False):
+        title = f"Δ test RMSE by region, lead {c.map_lead:g} h: {group} − {part['vs'].iloc[0]}"
+        console.print(report.rich_table(part.drop(columns=["group", "vs"]).set_index("region"), title, "region"))
+    if not c.warn.empty:
+        console.print(report.rich_table(c.warn.set_index("warning"), "warnings", "warning"))
+    console.print("wrote " + ", ".join(str(p) for p in [*written, *c.figures.values()]))
 
 
 def main() -> int:

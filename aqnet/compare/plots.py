@@ -1,5 +1,6 @@
-"""Figures of ``aqnet-compare`` (matplotlib, Agg backend): learning curves, RMSE by lead, α trajectories and a map
-of the RMSE difference between two groups. Each function writes one PNG and returns its path (None: nothing to plot).
+"""Figures of ``aqnet-compare`` (matplotlib, Agg backend): learning curves, RMSE by lead, α trajectories and maps of
+the RMSE difference between two groups with terrain contours. Each function writes one PNG and returns its path
+(None: nothing to plot).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from aqnet.compare.analysis import RMSE_RE  # noqa: E402
+from aqnet.plots.forecast import Box, draw_boxes  # noqa: E402
 from aqnet.variables import VARIABLES  # noqa: E402
 
 DPI = 110
+TERRAIN_LEVELS_M = (500.0, 1500.0, 3000.0)  # the Sichuan basin floor lies below 500 m, its rim above 1500 m
 
 
 def _colours(groups: Sequence[str]) -> dict[str, tuple[float, ...]]:
@@ -111,19 +114,19 @@ def alpha_trajectories(history: pd.DataFrame, groups: Mapping[str, str], path: P
     return _save(fig, path)
 
 
-def group_rmse_map(maps: Sequence[xr.Dataset], lead: float) -> xr.DataArray:
-    """The model's per-pixel test RMSE of a group at one lead: sqrt of the MSE averaged over its runs."""
-    mse = xr.concat([m["mse"].sel(source="model", lead_hours=lead) for m in maps], dim="run")
-    return np.sqrt(mse.mean("run", skipna=True))
-
-
 def rmse_difference_map(
-    candidate: Sequence[xr.Dataset], baseline: Sequence[xr.Dataset], names: tuple[str, str], lead: float, path: Path
-) -> Path | None:
-    """RMSE(candidate) − RMSE(baseline) per pixel and variable at ``lead`` (blue: the candidate is better)."""
-    if not candidate or not baseline:
-        return None
-    diff = group_rmse_map(candidate, lead) - group_rmse_map(baseline, lead)
+    candidate: xr.DataArray,
+    baseline: xr.DataArray,
+    names: tuple[str, str],
+    lead: float,
+    path: Path,
+    boxes: Sequence[Box] = (),
+    elevation_m: np.ndarray | None = None,
+) -> Path:
+    """RMSE(candidate) − RMSE(baseline) per pixel and variable at ``lead`` (blue: the candidate is better), from the
+    groups' per-pixel MSE [variable, lat, lon]; region boxes outlined, terrain contours (``elevation_m`` [lat, lon])
+    so that basin edges and slopes can be read off."""
+    diff = np.sqrt(candidate) - np.sqrt(baseline)
     variables = list(diff["variable"].values)
     ncols = min(3, len(variables))
     nrows = math.ceil(len(variables) / ncols)
@@ -134,6 +137,9 @@ def rmse_difference_map(
         mesh = ax.pcolormesh(
             field["lon"], field["lat"], field.values, cmap="RdBu_r", vmin=-limit, vmax=limit, shading="auto"
         )
+        if elevation_m is not None:
+            ax.contour(field["lon"], field["lat"], elevation_m, levels=TERRAIN_LEVELS_M, colors="k", linewidths=0.4)
+        draw_boxes(ax, boxes, colour="darkgreen")
         units = VARIABLES[var].units if var in VARIABLES else ""
         fig.colorbar(mesh, ax=ax, label=f"Δ RMSE ({units})")
         ax.set_title(var)
@@ -141,5 +147,8 @@ def rmse_difference_map(
         ax.set_ylabel("lat (°N)")
     for ax in list(axes.flat)[len(variables) :]:
         ax.axis("off")
-    fig.suptitle(f"test RMSE: {names[0]} − {names[1]}, lead {lead:g} h (blue: {names[0]} better)", fontsize=10)
+    contours = (
+        f"; contours: terrain at {', '.join(f'{x:g}' for x in TERRAIN_LEVELS_M)} m" if elevation_m is not None else ""
+    )
+    fig.suptitle(f"test RMSE: {names[0]} − {names[1]}, lead {lead:g} h (blue: candidate better{contours})", fontsize=9)
     return _save(fig, path)

@@ -76,6 +76,24 @@ def correction_line(method: str, n_tests: int) -> str:
     )
 
 
+def regions_view(regions: pd.DataFrame) -> pd.DataFrame:
+    """group, vs, region, then one column per variable: Δ RMSE (candidate − baseline) with its percentage, or with
+    the pixel for the row of the largest change."""
+    if regions.empty:
+        return pd.DataFrame(columns=["group", "vs", "region"])
+    cells = [
+        f"{_num(r['diff'])} ({r['diff_pct']:+.1f}%)"
+        if pd.isna(r["lat"])
+        else f"{_num(r['diff'])} at {r['lat']:.1f}N {r['lon']:.1f}E"
+        for r in regions.to_dict("records")
+    ]
+    wide = regions.assign(cell=cells).pivot_table(
+        index=["group", "baseline", "region"], columns="variable", values="cell", aggfunc="first", sort=False
+    )
+    wide = wide.reindex(columns=list(dict.fromkeys(regions["variable"])))
+    return wide.reset_index().rename(columns={"baseline": "vs"}).rename_axis(columns=None)
+
+
 def rich_table(frame: pd.DataFrame, title: str, index: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", show_lines=False)
     columns = ([index] if index else []) + [str(c) for c in frame.columns]
@@ -101,6 +119,12 @@ def _md_table(frame: pd.DataFrame, index: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+REGIONS_NOTE = (
+    "Δ RMSE = RMSE(group) − RMSE(baseline) over the valid pixels of each region (area-weighted, runs' MSE averaged "
+    "per group; negative: the group is better), and the pixel where it changes most. Descriptive: no test."
+)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """What every report format shows: the header, the group table, the tests, the warnings and the figures."""
@@ -111,6 +135,8 @@ class Comparison:
     warn: pd.DataFrame
     note: str
     figures: Mapping[str, Path]
+    regions: pd.DataFrame  # maps.REGION_COLUMNS: Δ test RMSE per mapped pair, region and variable
+    map_lead: float
 
 
 def markdown(c: Comparison) -> str:
@@ -123,6 +149,9 @@ def markdown(c: Comparison) -> str:
         "## Against the baseline\n",
         c.note + "\n",
         _md_table(comparison_view(c.comp)),
+        f"## Where the test RMSE changes (lead {c.map_lead:g} h)\n",
+        REGIONS_NOTE + "\n",
+        _md_table(regions_view(c.regions)),
         "## Warnings\n",
         _md_table(c.warn),
     ]
@@ -150,15 +179,19 @@ def html_report(c: Comparison) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>aqnet-compare</title><style>{style}</style></head>"
         f"<body><h1>aqnet-compare</h1><ul>{items}</ul><h2>Groups (mean ± std over runs; ★ best)</h2>"
         f"{_html_table(summary_wide(c.summary), index=True)}<h2>Against the baseline</h2><p>{html.escape(c.note)}</p>"
-        f"{_html_table(comparison_view(c.comp))}<h2>Warnings</h2>{_html_table(c.warn)}<h2>Figures</h2>{images}"
+        f"{_html_table(comparison_view(c.comp))}<h2>Where the test RMSE changes (lead {c.map_lead:g} h)</h2>"
+        f"<p>{html.escape(REGIONS_NOTE)}</p>{_html_table(regions_view(c.regions))}<h2>Warnings</h2>{_html_table(c.warn)}<h2>Figures</h2>{images}"
         "</body></html>"
     )
 
 
 def write_all(out: Path, c: Comparison) -> list[Path]:
-    """summary.md, summary.csv (groups), comparisons.csv (tests) and report.html under ``out``."""
+    """summary.md, summary.csv (groups), comparisons.csv (tests), regions.csv (where the error changes) and
+    report.html under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "summary.md", out / "summary.csv", out / "comparisons.csv", out / "report.html"]
+    written.append(out / "regions.csv")
+    c.regions.to_csv(written[4], index=False, float_format="%.6g")
     written[0].write_text(markdown(c), encoding="utf-8")
     c.summary.to_csv(written[1], index=False, float_format="%.6g")
     c.comp.to_csv(written[2], index=False, float_format="%.6g")

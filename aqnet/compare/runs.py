@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from aqnet.compare.analysis import RMSE_RE
+from aqnet.compare.analysis import NOT_APPLICABLE, RMSE_RE
 from aqnet.errors import AqnetError
 from aqnet.variables import LEAD_HOURS, POLLUTANTS
 
@@ -139,6 +139,15 @@ def resolve_keys(frame: pd.DataFrame, by: Sequence[str]) -> list[str]:
     return keys
 
 
+def _not_applicable(frame: pd.DataFrame, key: str) -> pd.Series:
+    """Runs that lack a key of a config group because their option of that group does not have it
+    (``physics_bias.direction`` when ``physics_bias=none``): not applicable, unlike a run that lacks the group."""
+    group = f"params.choice.{key.split('.', 1)[0]}"
+    if "." not in key or key.startswith("choice.") or group not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame[f"params.{key}"].isna() & frame[group].notna()
+
+
 def group_label(labels: Sequence[str], values: Sequence[object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in zip(labels, values, strict=True))
 
@@ -149,6 +158,8 @@ def load(
     """Search, resolve the --by keys, split finished runs from those left out (with the reason)."""
     frame = search(uri, sweep, experiment, filter_string)
     keys, labels = resolve_keys(frame, by), list(by)
+    for key in keys:
+        frame[f"params.{key}"] = frame[f"params.{key}"].mask(_not_applicable(frame, key), NOT_APPLICABLE)
     values = frame[[f"params.{k}" for k in keys]]
     missing = values.isna().any(axis=1)
     out = pd.DataFrame({"run_id": frame["run_id"], "status": frame["status"]})

@@ -90,11 +90,16 @@ def plot_case_maps(
             image = ax.imshow(field, origin="lower", extent=extent, cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
             fig.colorbar(image, ax=ax, label=_units(name), shrink=0.9)
             ax.set_title(f"{name}: {label}", fontsize=9)
-            for box_name, (lat0, lat1), (lon0, lon1) in boxes:
-                ax.add_patch(Rectangle((lon0, lat0), lon1 - lon0, lat1 - lat0, fill=False, edgecolor="red", lw=0.8))
-                ax.text(lon0, lat1, box_name, color="red", fontsize=6, va="bottom")
+            draw_boxes(ax, boxes)
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def draw_boxes(ax: plt.Axes, boxes: Sequence[Box], colour: str = "red") -> None:
+    """Outline and name each region box on a lon/lat axis."""
+    for box_name, (lat0, lat1), (lon0, lon1) in boxes:
+        ax.add_patch(Rectangle((lon0, lat0), lon1 - lon0, lat1 - lat0, fill=False, edgecolor=colour, lw=0.8))
+        ax.text(lon0, lat1, box_name, color=colour, fontsize=6, va="bottom")
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

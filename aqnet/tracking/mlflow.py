@@ -71,7 +71,11 @@ def flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
 
 
 def run_params(cfg: DictConfig, choices: Mapping[str, str | None]) -> dict[str, str]:
+    """The flattened config and the choices. Without a physics bias its settings are unused and left out, so that a
+    run without physics shows no direction or α (and ``aqnet-compare`` reads them as not applicable)."""
     params = dict(flatten(OmegaConf.to_container(cfg, resolve=True)))
+    if cfg.physics_bias.name == "none":
+        params = {k: v for k, v in params.items() if not k.startswith("physics_bias.") or k == "physics_bias.name"}
     params.update(
         {
             f"choice.{group}": str(option)

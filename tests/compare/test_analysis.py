@@ -67,6 +67,17 @@ def test_pairs_match_the_other_keys() -> None:
     }
 
 
+def test_a_key_the_baseline_lacks_matches_every_value() -> None:
+    """physics_bias=none has no direction or control (n/a): each TopoFlow variant is compared with it, while an
+    exact match wins where one exists."""
+    na = analysis.NOT_APPLICABLE
+    groups = [("none", na, na), ("topoflow", "up", "None"), ("topoflow", "down", "shuffled"), ("none", "up", "None")]
+    runs = pd.DataFrame(groups, columns=["physics_bias", "direction", "control"])
+    runs["group"] = ["/".join(g) for g in groups]
+    pairs = analysis.baseline_pairs(runs, ["physics_bias", "direction", "control"], "none")
+    assert pairs == {"topoflow/up/None": "none/up/None", "topoflow/down/shuffled": f"none/{na}/{na}"}
+
+
 def test_seed_level_differences_paired_or_welch() -> None:
     runs = example_runs()
     table = analysis.seed_comparisons(runs, [PM25, O3], {B: A, C: A, D: A}).set_index(["group", "metric"])

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 SWEEP = ["-m", "physics_bias=none,topoflow", "seed=0,1", "debug=fast", "trainer.max_steps=4"]
 SWEEP += ["trainer.val_check_interval=2", "trainer.limit_test_batches=8", "logger.experiment_name=cmp"]
-PNGS = ("learning_curves.png", "rmse_by_lead.png", "alpha.png", "rmse_difference_map.png")
+PNGS = ("learning_curves.png", "rmse_by_lead.png", "alpha.png", "rmse_difference_map_topoflow.png")
 
 
 def run(name: str, *args: str, root: Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -66,7 +66,7 @@ def test_compare_groups_writes_tables_and_figures(store: Path, tmp_path: Path) -
         assert fragment in text, fragment
     assert "4 finished, 0 left out" in text and "(n=2)" in text and "Holm" in text and "paired-t" in text
 
-    for name in ("summary.md", "summary.csv", "comparisons.csv", "report.html"):
+    for name in ("summary.md", "summary.csv", "comparisons.csv", "report.html", "regions.csv"):
         assert (out / name).stat().st_size > 0, name
     for name in PNGS:
         assert (out / name).read_bytes()[:4] == b"\x89PNG", name
@@ -92,6 +92,34 @@ def test_compare_groups_writes_tables_and_figures(store: Path, tmp_path: Path) -
     assert comp["p_dm"].notna().all()
     assert "## Against the baseline" in (out / "summary.md").read_text()
 
+    regions = pd.read_csv(out / "regions.csv")
+    assert set(regions["region"]) == {"domain", "sichuan_basin", "north_china_plain", "largest change"}
+    assert (regions["lead_hours"] == 24).all() and len(regions) == 4 * 6
+    rounded = (regions["rmse"] - regions["rmse_baseline"]).to_numpy()  # from 6 significant digits
+    assert ((regions["diff"] - rounded).abs() <= 1e-5 * regions["rmse"]).all()
+    assert "Δ test RMSE by region, lead 24 h: physics_bias=topoflow − physics_bias=none" in text
+
+
+def test_keys_a_baseline_option_lacks_are_not_applicable(store: Path, tmp_path: Path) -> None:
+    """physics_bias=none logs no physics_bias.direction: its runs group as n/a and stay the baseline of topoflow."""
+    none_params = next(r.data.params for r in finished_runs(store) if r.data.params["choice.physics_bias"] == "none")
+    assert "physics_bias.direction" not in none_params and none_params["physics_bias.name"] == "none"
+    args = ["--mlflow-experiment", "cmp", "--by", "physics_bias", "--by", "physics_bias.direction"]
+    args += ["--metric", "test/rmse_pm25_24h", "--out", str(tmp_path / "o")]
+    result = compare(store, tmp_path, *args, "--map-group", "physics_bias.direction=source_higher")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "4 finished, 0 left out" in result.stdout
+    comp = pd.read_csv(tmp_path / "o" / "comparisons.csv")
+    assert comp[["group", "baseline"]].drop_duplicates().values.tolist() == [
+        [
+            "physics_bias=topoflow, physics_bias.direction=source_higher",
+            "physics_bias=none, physics_bias.direction=n/a",
+        ]
+    ]
+    assert (tmp_path / "o" / "rmse_difference_map_topoflow_source_higher.png").exists()
+    bad = compare(store, tmp_path, *args, "--map-group", "physics_bias.dir=up")
+    assert_one_line_error(bad, "--map-group 'physics_bias.dir=up'", "not a --by key")
+
 
 def test_sweep_selects_its_runs(store: Path, tmp_path: Path) -> None:
     (sweep_id,) = {r.data.tags["sweep_id"] for r in finished_runs(store)}
@@ -109,8 +137,8 @@ def test_one_run_per_group_says_there_is_no_std(store: Path, tmp_path: Path) -> 
     result = compare(store, tmp_path, *args)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "(n=1, no std)" in result.stdout and "one run: no std" in result.stdout
-    assert "no group with physics_bias=adaptive to map" in result.stdout
-    assert not (tmp_path / "o" / "rmse_difference_map.png").exists()
+    assert "no compared group matches --map-group adaptive" in result.stdout
+    assert not list((tmp_path / "o").glob("rmse_difference_map*.png"))
 
 
 def test_failed_running_and_ungroupable_runs_are_listed_not_used(store: Path, tmp_path: Path) -> None:
