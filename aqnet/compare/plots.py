@@ -31,7 +31,8 @@ def _colours(groups: Sequence[str]) -> dict[str, tuple[float, ...]]:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
@@ -67,7 +68,8 @@ def rmse_by_lead(runs: pd.DataFrame, metrics: Sequence[str], path: Path) -> Path
     colours = _colours(groups)
     ncols = min(3, len(variables))
     nrows = math.ceil(len(variables) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    figsize = (4.2 * ncols, 3.2 * nrows + 0.25 * (len(groups) + 2))  # room for the legend below
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout="constrained")
     for ax, var in zip(axes.flat, variables, strict=False):
         leads = sorted({float(g["lead"]) for _, g in parsed if g and g["var"] == var})
         for group in groups:
@@ -89,7 +91,8 @@ def rmse_by_lead(runs: pd.DataFrame, metrics: Sequence[str], path: Path) -> Path
         ax.set_xticks(leads)
     for ax in list(axes.flat)[len(variables) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=7)
     return _save(fig, path)
 
 
@@ -133,7 +136,8 @@ def rmse_difference_map(
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.0 * nrows), squeeze=False)
     for ax, var in zip(axes.flat, variables, strict=False):
         field = diff.sel(variable=var)
-        limit = float(np.nanmax(np.abs(field.values))) if np.isfinite(field.values).any() else 1.0
+        # a robust scale: a few extreme pixels saturate instead of washing out the pattern
+        limit = float(np.nanpercentile(np.abs(field.values), 99)) if np.isfinite(field.values).any() else 1.0
         mesh = ax.pcolormesh(
             field["lon"], field["lat"], field.values, cmap="RdBu_r", vmin=-limit, vmax=limit, shading="auto"
         )
@@ -141,7 +145,7 @@ def rmse_difference_map(
             ax.contour(field["lon"], field["lat"], elevation_m, levels=TERRAIN_LEVELS_M, colors="k", linewidths=0.4)
         draw_boxes(ax, boxes, colour="darkgreen")
         units = VARIABLES[var].units if var in VARIABLES else ""
-        fig.colorbar(mesh, ax=ax, label=f"Δ RMSE ({units})")
+        fig.colorbar(mesh, ax=ax, label=f"Δ RMSE ({units})", extend="both")
         ax.set_title(var)
         ax.set_xlabel("lon (°E)")
         ax.set_ylabel("lat (°N)")
@@ -150,5 +154,7 @@ def rmse_difference_map(
     contours = (
         f"; contours: terrain at {', '.join(f'{x:g}' for x in TERRAIN_LEVELS_M)} m" if elevation_m is not None else ""
     )
-    fig.suptitle(f"test RMSE: {names[0]} − {names[1]}, lead {lead:g} h (blue: candidate better{contours})", fontsize=9)
+    fig.suptitle(
+        f"test RMSE at {lead:g} h: {names[0]}\nminus {names[1]} (blue: the first is better{contours})", fontsize=9
+    )
     return _save(fig, path)

@@ -149,7 +149,9 @@ def _not_applicable(frame: pd.DataFrame, key: str) -> pd.Series:
 
 
 def group_label(labels: Sequence[str], values: Sequence[object]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in zip(labels, values, strict=True))
+    """``physics_bias=topoflow, direction=up``: a key inside another --by key's group is named by its own part."""
+    short = [k.split(".", 1)[1] if "." in k and k.split(".", 1)[0] in labels else k for k in labels]
+    return ", ".join(f"{k}={v}" for k, v in zip(short, values, strict=True))
 
 
 def load(

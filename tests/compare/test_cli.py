@@ -112,8 +112,8 @@ def test_keys_a_baseline_option_lacks_are_not_applicable(store: Path, tmp_path: 
     comp = pd.read_csv(tmp_path / "o" / "comparisons.csv")
     assert comp[["group", "baseline"]].drop_duplicates().values.tolist() == [
         [
-            "physics_bias=topoflow, physics_bias.direction=source_higher",
-            "physics_bias=none, physics_bias.direction=n/a",
+            "physics_bias=topoflow, direction=source_higher",
+            "physics_bias=none, direction=n/a",
         ]
     ]
     assert (tmp_path / "o" / "rmse_difference_map_topoflow_source_higher.png").exists()
