@@ -95,6 +95,7 @@ def _figures(
     loaded: runs.LoadedRuns,
     metrics: list[str],
     pairs: dict[str, str],
+    comp: pd.DataFrame,
     args: argparse.Namespace,
     dirs: tuple[Path, Path],
     warn: list[tuple[str, str]],
@@ -111,6 +112,9 @@ def _figures(
             runs.metric_history(loaded.uri, ids, "val/loss"), groups, out / "learning_curves.png"
         ),
         "Test RMSE by lead": plots.rmse_by_lead(loaded.runs, metrics, out / "rmse_by_lead.png"),
+        "Difference from the baseline by lead": plots.difference_by_lead(
+            comp, sorted(set(groups.values())), out / "difference_by_lead.png"
+        ),
         "α per run": plots.alpha_trajectories(
             runs.metric_history(loaded.uri, ids, "physics/alpha"), groups, out / "alpha.png"
         ),
@@ -150,7 +154,7 @@ def _main() -> None:
     with tempfile.TemporaryDirectory(prefix="aqnet-compare-") as tmp:
         losses = _case_losses(loaded, Path(tmp), warn) if pairs else None
         comp = analysis.comparisons(loaded.runs, metrics, pairs, losses, args.correction, args.n_boot)
-        figures, regions = _figures(loaded, metrics, pairs, args, (out, Path(tmp)), warn)
+        figures, regions = _figures(loaded, metrics, pairs, comp, args, (out, Path(tmp)), warn)
     n_tests = len(metrics)
     note = report.correction_line(args.correction, n_tests)
     meta = {

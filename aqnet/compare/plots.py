@@ -158,3 +158,55 @@ def rmse_difference_map(
         f"test RMSE at {lead:g} h: {names[0]}\nminus {names[1]} (blue: the first is better{contours})", fontsize=9
     )
     return _save(fig, path)
+
+
+def difference_by_lead(comp: pd.DataFrame, groups: Sequence[str], path: Path) -> Path | None:
+    """One panel per pollutant: each group's test RMSE minus its baseline's by lead, the mean over seeds with the
+    seed-level 95% CI; a filled marker where both case-level tests are significant after adjustment. ``groups``:
+    every group of the comparison, so that the colours match the other figures."""
+    parsed = [(RMSE_RE.match(m), m) for m in comp["metric"]] if not comp.empty else []
+    rows = (
+        comp.assign(
+            var=[g["var"] if g else None for g, _ in parsed],
+            lead=[float(g["lead"]) if g else np.nan for g, _ in parsed],
+        ).dropna(subset=["var", "diff"])
+        if parsed
+        else comp
+    )
+    if not parsed or rows.empty:
+        return None
+    variables, candidates = list(dict.fromkeys(rows["var"])), list(dict.fromkeys(rows["group"]))
+    colours = _colours(sorted(groups))
+    ncols = min(3, len(variables))
+    nrows = math.ceil(len(variables) / ncols)
+    figsize = (4.2 * ncols, 3.2 * nrows + 0.25 * (len(candidates) + 2))
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout="constrained")
+    width = 0.6 / len(candidates)
+    for ax, var in zip(axes.flat, variables, strict=False):
+        part = rows[rows["var"] == var]
+        leads = sorted(part["lead"].unique())
+        for i, group in enumerate(candidates):
+            g = part[part["group"] == group].set_index("lead").reindex(leads)
+            x = np.arange(len(leads)) + (i - (len(candidates) - 1) / 2) * width
+            error = [(g["diff"] - g["ci_low"]).fillna(0.0), (g["ci_high"] - g["diff"]).fillna(0.0)]
+            colour = colours.get(group, "k")
+            ax.errorbar(x, g["diff"], yerr=error, fmt="o", ms=4, capsize=2, color=colour, mfc="white", label=group)
+            both = ((g.get("p_boot_adj") < 0.05) & (g.get("p_dm_adj") < 0.05)).to_numpy() if "p_dm_adj" in g else []
+            if len(both) and both.any():
+                ax.plot(x[both], g["diff"].to_numpy()[both], "o", ms=4, color=colour, zorder=4)
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_xticks(np.arange(len(leads)), [f"{lead:g}" for lead in leads])
+        units = VARIABLES[var].units if var in VARIABLES else ""
+        ax.set_title(var)
+        ax.set_xlabel("lead (h)")
+        ax.set_ylabel(f"Δ test RMSE ({units})")
+    for ax in list(axes.flat)[len(variables) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=1, fontsize=7)
+    fig.suptitle(
+        "test RMSE − baseline (negative: better): mean over seeds, 95% CI over seeds;\n"
+        "filled: lower or higher over the test cases (bootstrap and Diebold–Mariano, adjusted p < 0.05)",
+        fontsize=9,
+    )
+    return _save(fig, path)

@@ -17,7 +17,13 @@ pytestmark = pytest.mark.integration
 
 SWEEP = ["-m", "physics_bias=none,topoflow", "seed=0,1", "debug=fast", "trainer.max_steps=4"]
 SWEEP += ["trainer.val_check_interval=2", "trainer.limit_test_batches=8", "logger.experiment_name=cmp"]
-PNGS = ("learning_curves.png", "rmse_by_lead.png", "alpha.png", "rmse_difference_map_topoflow.png")
+PNGS = (
+    "learning_curves.png",
+    "rmse_by_lead.png",
+    "difference_by_lead.png",
+    "alpha.png",
+    "rmse_difference_map_topoflow.png",
+)
 
 
 def run(name: str, *args: str, root: Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
