@@ -160,6 +160,13 @@ def rmse_difference_map(
     return _save(fig, path)
 
 
+def both_case_tests_significant(rows: pd.DataFrame, level: float = 0.05) -> np.ndarray:
+    """Where the bootstrap and the Diebold–Mariano test both reject after adjustment (False where either is missing)."""
+    if not {"p_boot_adj", "p_dm_adj"} <= set(rows.columns):
+        return np.zeros(len(rows), dtype=bool)
+    return ((rows["p_boot_adj"] < level) & (rows["p_dm_adj"] < level)).to_numpy()
+
+
 def difference_by_lead(comp: pd.DataFrame, groups: Sequence[str], path: Path) -> Path | None:
     """One panel per pollutant: each group's test RMSE minus its baseline's by lead, the mean over seeds with the
     seed-level 95% CI; a filled marker where both case-level tests are significant after adjustment. ``groups``:
@@ -191,8 +198,8 @@ def difference_by_lead(comp: pd.DataFrame, groups: Sequence[str], path: Path) ->
             error = [(g["diff"] - g["ci_low"]).fillna(0.0), (g["ci_high"] - g["diff"]).fillna(0.0)]
             colour = colours.get(group, "k")
             ax.errorbar(x, g["diff"], yerr=error, fmt="o", ms=4, capsize=2, color=colour, mfc="white", label=group)
-            both = ((g.get("p_boot_adj") < 0.05) & (g.get("p_dm_adj") < 0.05)).to_numpy() if "p_dm_adj" in g else []
-            if len(both) and both.any():
+            both = both_case_tests_significant(g)
+            if both.any():
                 ax.plot(x[both], g["diff"].to_numpy()[both], "o", ms=4, color=colour, zorder=4)
         ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_xticks(np.arange(len(leads)), [f"{lead:g}" for lead in leads])
