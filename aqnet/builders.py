@@ -19,7 +19,7 @@ from aqnet.data.datamodule import AirQualityDataModule
 from aqnet.finetune.phases import FreezePhases, PhasePlan
 from aqnet.models.climax import BackboneConfig, Forecaster
 from aqnet.models.physics import AdaptiveBias, TopoFlowBias
-from aqnet.paths import benchmark_store_path, cache_dir
+from aqnet.paths import cache_dir, store_location
 from aqnet.tasks.forecast import ForecastTask
 from aqnet.tasks.optim import OptimConfig
 from aqnet.tasks.report import format_results_table
@@ -42,11 +42,11 @@ def from_config(cls: type[T], node: DictConfig, **overrides: Any) -> T:
 
 def data_store(cfg: DictConfig) -> Path:
     """The store to train on: the user's `data.path`, or the built-in benchmark (generated once, then reused)."""
+    path = store_location(cfg.data, Path(cfg.paths.root))
     if cfg.data.path:
-        return Path(cfg.data.path).expanduser().resolve()
+        return path
     from aqnet.data.synthetic import write_benchmark
 
-    path = benchmark_store_path(cfg.data.benchmark, cfg.data.benchmark_seed, Path(cfg.paths.root))
     if not path.exists():
         print(f"generating the {cfg.data.benchmark} benchmark store (once): {path}", flush=True)
     return write_benchmark(path, size=cfg.data.benchmark, seed=cfg.data.benchmark_seed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from aqnet.errors import ConfigError
 
@@ -30,6 +31,14 @@ def data_dir(root: Path | None = None) -> Path:
 def benchmark_store_path(size: str, seed: int, root: Path | None = None) -> Path:
     """Where ``aqnet-data synth`` puts the built-in benchmark store of a size and seed."""
     return data_dir(root) / f"benchmark_{size}_seed{seed}.zarr"
+
+
+def store_location(data: Any, root: Path) -> Path:
+    """The store a run reads: the config's ``data.path``, else the built-in benchmark's place under ``root`` (it may
+    not exist yet; :func:`aqnet.builders.data_store` generates it)."""
+    if data.path:
+        return Path(data.path).expanduser().resolve()
+    return benchmark_store_path(data.benchmark, data.benchmark_seed, root)
 
 
 def cache_dir(root: Path | None = None) -> Path:

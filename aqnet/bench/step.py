@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> None:
         "params": count_parameters(model),
         "physics_bias": cfg.physics_bias.name,
         "bias_blocks": list(model.bias_blocks) if has_bias else [],
-        "attention_backend": resolve_backend(model.attention_backend, n_tokens) if has_bias else None,
+        "attention_backend": resolve_backend(model.blocks[0].attn.backend, n_tokens) if has_bias else None,
         "repeats": args.repeats,
     }
     steps = [training_step(cfg, model, inputs, args.precision)]

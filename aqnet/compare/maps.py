@@ -8,6 +8,7 @@ whole domain, and for each variable the pixel where the RMSE changes most.
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import re
 from collections.abc import Mapping, Sequence
@@ -106,6 +107,14 @@ def region_table(candidate: xr.DataArray, baseline: xr.DataArray, boxes: Sequenc
     return table
 
 
+@functools.cache
+def _elevation(lat: tuple[float, ...], lon: tuple[float, ...]) -> np.ndarray:
+    """Terrain (m) on a map's grid, regridded once per grid however many pairs are mapped."""
+    from aqnet.data.terrain import regrid_elevation
+
+    return regrid_elevation(np.asarray(lat), np.asarray(lon))[0]
+
+
 def slug(group: str) -> str:
     """A file-name part from a group label: its values (``physics_bias=topoflow, x.direction=up`` → topoflow_up)."""
     values = [part.split("=", 1)[-1] for part in group.split(", ")]
@@ -122,14 +131,14 @@ def difference_maps(
     """One map PNG per (candidate, baseline) pair under ``dirs[0]`` (downloads go to ``dirs[1]``) and the region
     table of every pair; what cannot be drawn is warned."""
     from aqnet.compare import plots
-    from aqnet.data.terrain import regrid_elevation
     from aqnet.evaluation import MAPS_FILE, read_maps
 
     out, tmp = dirs
     groups = dict(zip(loaded.runs["run_id"], loaded.runs["group"], strict=True))
-    members = [r for r, g in groups.items() if g in {name for pair in chosen for name in pair}]
+    wanted = {name for pair in chosen for name in pair}  # a shared baseline is read once
+    members = [r for r, g in groups.items() if g in wanted]
     files = runs.download_evaluation(loaded.uri, members, MAPS_FILE, tmp)
-    maps = {g: [read_maps(files[r]) for r in members if r in files and groups[r] == g] for pair in chosen for g in pair}
+    maps = {g: [read_maps(files[r]) for r in members if r in files and groups[r] == g] for g in wanted}
     boxes, figures, tables = default_boxes(), {}, []
     for group, base in chosen:
         leads = {float(x) for m in maps[group] + maps[base] for x in m["lead_hours"].values}
@@ -140,7 +149,7 @@ def difference_maps(
             warn.append(("no map", f"--map-lead {lead:g} is not among the leads {sorted(leads)}"))
             continue
         candidate, baseline = group_mse(maps[group], lead), group_mse(maps[base], lead)
-        elevation_m, _ = regrid_elevation(candidate["lat"].values, candidate["lon"].values)
+        elevation_m = _elevation(tuple(candidate["lat"].values), tuple(candidate["lon"].values))
         path = out / f"rmse_difference_map_{slug(group)}.png"
         title = f"Test RMSE difference map, lead {lead:g} h ({group} − {base})"
         figures[title] = plots.rmse_difference_map(candidate, baseline, (group, base), lead, path, boxes, elevation_m)

@@ -20,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 from aqnet.config.schema import RunConfig
 from aqnet.errors import ConfigError, DataError
 from aqnet.finetune.source import CHECKPOINTS, RunReference, model_state, read_checkpoint, resolve_run
-from aqnet.paths import benchmark_store_path
+from aqnet.paths import store_location
 
 if TYPE_CHECKING:  # Lightning-heavy: imported where used, so that a wrong argument is answered at once
     from aqnet.data.datamodule import AirQualityDataModule
@@ -104,10 +104,7 @@ def open_run(spec: str, root: Path, which: str) -> tuple[RunReference, DictConfi
 
 def store_path(cfg: DictConfig) -> Path | None:
     """The run's data store if it exists already (a benchmark not generated yet: None), found without Lightning."""
-    if cfg.data.path:
-        path = Path(cfg.data.path).expanduser().resolve()
-    else:
-        path = benchmark_store_path(cfg.data.benchmark, cfg.data.benchmark_seed, Path(cfg.paths.root))
+    path = store_location(cfg.data, Path(cfg.paths.root))
     return path if path.exists() else None
 
 

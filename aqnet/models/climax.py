@@ -109,8 +109,6 @@ class Forecaster(nn.Module):
             resolve_backend(attention_backend, 0)
         except ValueError as err:
             raise ModelConfigError(str(err)) from None
-        self.attention_backend = attention_backend
-        self.attention_chunk = int(attention_chunk)
 
         h, w = self.img_size
         self.token_grid: tuple[int, int] = (h // self.patch_size, w // self.patch_size)

@@ -98,8 +98,9 @@ def _numpy_state() -> dict[str, Any]:
 
 
 def checkpoint_run_id(path: Path) -> str | None:
-    """The run id stored in a checkpoint (None if it has none); raises if the file cannot be read."""
-    content = torch.load(path, map_location="cpu", weights_only=True)
+    """The run id stored in a checkpoint (None if it has none); raises if the file cannot be read. Memory-mapped:
+    the tensors are not read here, since Lightning loads the same file again to resume."""
+    content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     return content.get("aqnet", {}).get("run_id")
 
 
