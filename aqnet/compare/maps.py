@@ -33,7 +33,7 @@ def default_boxes() -> list[Box]:
     from aqnet.inference.evaluate import parse_regions
 
     text = (importlib.resources.files("aqnet.conf") / "eval.yaml").read_text(encoding="utf-8")
-    return [(r.name, r.lat, r.lon) for r in parse_regions(yaml.safe_load(text).get("regions"))]
+    return [r.box for r in parse_regions(yaml.safe_load(text).get("regions"))]
 
 
 def select_pairs(

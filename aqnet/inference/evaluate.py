@@ -42,6 +42,11 @@ class Region:
     lat: tuple[float, float]
     lon: tuple[float, float]
 
+    @property
+    def box(self) -> tuple[str, tuple[float, float], tuple[float, float]]:
+        """(name, lat range, lon range): how the figures outline it (:data:`aqnet.plots.forecast.Box`)."""
+        return self.name, self.lat, self.lon
+
     def mask(self, lat: Tensor, lon: Tensor) -> Tensor:
         inside_lat = (lat >= self.lat[0]) & (lat <= self.lat[1])
         inside_lon = (lon >= self.lon[0]) & (lon <= self.lon[1])
@@ -198,7 +203,7 @@ def _plots(result: Evaluation, loaded: LoadedRun, which: str, lead: int, out: Pa
     truth = torch.where(batch.target_valid, batch.targets, torch.nan)[0].numpy()
     init = np.datetime64(int(batch.init_time[0]), "s")
     stamp = np.datetime_as_string(init, unit="h")
-    boxes = [(r.name, r.lat, r.lon) for r in result.regions]
+    boxes = [r.box for r in result.regions]
     case = out / f"{split}_{which}_case_{stamp.replace(':', '')}_{lead}h.png"
     title = f"run {loaded.run_id} ({which} checkpoint): init {stamp} UTC + {lead} h"
     files.append(plot_case_maps(pred, truth, names, dm.lat.numpy(), dm.lon.numpy(), case, title, boxes))

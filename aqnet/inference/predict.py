@@ -196,13 +196,14 @@ def predict(
     reference, cfg = open_run(spec, root, which)
     path, fmt = output_path(out, overwrite)
     check_one_of(init_time, init_times)
-    store = store_path(cfg)
-    if store is not None:  # the store's time axis alone answers a wrong init time
+    store, index = store_path(cfg), None
+    if store is not None:  # the store's time axis alone answers a wrong init time, before Lightning is imported
         handle = open_store(store, list(cfg.data.inputs), cache_dir(Path(cfg.paths.root)), scan=False)
-        select_init_times(handle.times, init_time, init_times, store)
+        index = select_init_times(handle.times, init_time, init_times, store)
     dm = open_data(cfg, batch_size, setup=False)
     assert dm.handle is not None
-    index = select_init_times(dm.handle.times, init_time, init_times, dm.path)
+    if index is None:  # a benchmark generated just now
+        index = select_init_times(dm.handle.times, init_time, init_times, dm.path)
     loaded = load_run(spec, reference, cfg, dm)
     values = run_forecasts(loaded.model, init_time_dataset(dm, index), dm.batch_size, len(index))
     times = dm.handle.times[index]
