@@ -1,4 +1,8 @@
-"""One run: config → data → model → task → trainer → fit → test → report. Linear on purpose."""
+"""One run: config → task → data → model → module → trainer → fit → test → report. Linear on purpose.
+
+The config arrives composed, with a fine-tune checkpoint's architecture adopted and validated
+(:mod:`aqnet.cli.train`); a SLURM job runs the same path.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +15,19 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from aqnet import builders
-from aqnet.config.validate import physics_fields, validate_config, validate_grid, validate_physical_ranges
-from aqnet.finetune.plan import load_weights, open_source, phase_plan
+from aqnet.config.validate import physics_fields, validate_physical_ranges
+from aqnet.finetune.plan import FinetuneSource, load_weights, phase_plan
 from aqnet.training.checkpointing import find_resume_checkpoint
 from aqnet.training.console import quiet_console
 
 FINISHED = "finished.json"  # written last: the run completed (its test metrics)
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    validate_config(cfg)
+def train(cfg: DictConfig, finetune: FinetuneSource | None = None) -> dict[str, float]:
     quiet_console()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    # a wrong checkpoint or architecture fails here, before any data is read; the run may adopt the checkpoint's
-    finetune = open_source(cfg, hydra_cfg.overrides.task)
-    validate_config(cfg)
+    task = builders.build_task(cfg)
     choices = dict(hydra_cfg.runtime.choices) | (finetune.choices if finetune else {})
     if rank_zero_only.rank == 0:  # one writer under DDP (SLURM starts every rank with the same run directory)
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))  # the sidecar checkpoints need
@@ -38,24 +39,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
         print(f"resuming run {cfg.run_id} from {resume_from}" + (f" ({note})" if note else ""), flush=True)
 
     store = builders.data_store(cfg)
-    datamodule = builders.build_datamodule(cfg, store)
+    datamodule = task.datamodule(cfg, store)
     datamodule.setup("fit")
-    validate_grid(cfg, datamodule.grid_shape)
+    task.check_data(cfg, datamodule)
     validate_physical_ranges(cfg, {name: datamodule.value_range(name) for name in physics_fields(cfg)})
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    model = builders.build_model(cfg, datamodule)
+    model = builders.build_model(cfg, task, datamodule)
     if finetune is not None and resume_from is None:  # a resumed fine-tune continues from its own checkpoint
         load_weights(cfg, model, finetune, run_dir)
     phases = phase_plan(cfg)
-    task = builders.build_task(cfg, model, datamodule, run_dir, phases)
+    module = task.module(cfg, model, datamodule, run_dir, phases)
     logger = builders.build_logger(cfg, run_dir, choices, hydra_cfg.job.get("num", 0))
-    trainer, checkpoints = builders.build_trainer(cfg, run_dir, logger, phases)
+    trainer, checkpoints = builders.build_trainer(cfg, run_dir, logger, task, phases)
 
-    trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
-    trainer.test(task, datamodule=datamodule, ckpt_path="best" if checkpoints.best_model_path else None, verbose=False)
-    metrics = {**task.final_metrics, "val/loss": float(checkpoints.best_model_score or float("nan"))}
-    builders.report(cfg, run_dir, metrics, checkpoints, logger, task, datamodule)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    trainer.test(
+        module, datamodule=datamodule, ckpt_path="best" if checkpoints.best_model_path else None, verbose=False
+    )
+    metrics = {**module.final_metrics, task.monitor: float(checkpoints.best_model_score or float("nan"))}
+    builders.report(cfg, run_dir, metrics, checkpoints, logger, task, module, datamodule)
     if rank_zero_only.rank == 0:
         (run_dir / FINISHED).write_text(json.dumps(metrics))
     return metrics

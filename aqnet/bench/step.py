@@ -81,7 +81,7 @@ def build(cfg: DictConfig, inputs: torch.Tensor, grid: tuple[int, int], device: 
 def training_step(cfg: DictConfig, model: Forecaster, inputs: torch.Tensor, precision: str) -> Callable[[], None]:
     """One optimiser step: zero grads, forward (autocast for bf16-mixed), MSE loss, backward, clip, AdamW."""
     from aqnet.builders import from_config
-    from aqnet.tasks.optim import OptimConfig, build_optimizer
+    from aqnet.training.optim import OptimConfig, build_optimizer
 
     optim_cfg = from_config(OptimConfig, cfg.optim, betas=tuple(cfg.optim.betas), max_steps=cfg.trainer.max_steps)
     optimizer = build_optimizer(model, optim_cfg)

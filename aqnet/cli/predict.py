@@ -21,15 +21,13 @@ def _optional(value: object) -> str | None:
 @hydra.main(version_base="1.3", config_path="pkg://aqnet.conf", config_name="predict")
 @user_errors_as_one_line
 def _app(cfg: DictConfig) -> None:
-    from rich.console import Console
-
     from aqnet.inference.loading import require_run
     from aqnet.inference.predict import predict
     from aqnet.training.console import quiet_console
 
     require_run(cfg)  # before Hydra's own two-line report of a missing mandatory value
     quiet_console()
-    result = predict(
+    predict(
         str(cfg.run),
         Path(cfg.paths.root),
         which=str(cfg.checkpoint),
@@ -38,12 +36,6 @@ def _app(cfg: DictConfig) -> None:
         out=str(cfg.out),
         overwrite=bool(cfg.overwrite),
         batch_size=cfg.batch_size,
-    )
-    first, last = (str(t)[:16] for t in (result.init_times[0], result.init_times[-1]))
-    Console().print(
-        f"forecast of run {result.run_id}: {len(result.init_times)} init time(s) {first} … {last}, "
-        f"leads {', '.join(f'{h} h' for h in result.lead_hours)}, {', '.join(result.variables)} → {result.path}",
-        soft_wrap=True,
     )
 
 

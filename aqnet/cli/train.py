@@ -19,12 +19,18 @@ from aqnet.cli.hydra_app import run_hydra_app, user_errors_as_one_line
 @hydra.main(version_base="1.3", config_path="pkg://aqnet.conf", config_name="config")
 @user_errors_as_one_line
 def _app(cfg: DictConfig) -> float | None:
-    from aqnet.config.validate import validate_config
+    from hydra.core.hydra_config import HydraConfig
 
-    validate_config(cfg)  # before the heavy imports below, so a config error is reported at once
+    from aqnet.config.validate import validate_config
+    from aqnet.finetune.plan import adopt_architecture
+
+    # a wrong checkpoint or architecture fails here; the run may adopt the checkpoint's architecture, and the
+    # result is validated once — all before the heavy imports below, so a config error is reported at once
+    finetune = adopt_architecture(cfg, HydraConfig.get().overrides.task)
+    task = validate_config(cfg).task
     from aqnet.train import train
 
-    return train(cfg).get("val/loss")
+    return train(cfg, finetune).get(task.monitor)
 
 
 def main() -> int:

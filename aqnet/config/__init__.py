@@ -8,9 +8,9 @@ from omegaconf import DictConfig
 
 from aqnet.config.resolvers import register_resolvers
 from aqnet.config.schema import RunConfig, register_schema
-from aqnet.config.validate import validate_config, validate_grid
+from aqnet.config.validate import validate_config
 
-__all__ = ["RunConfig", "compose", "register_resolvers", "register_schema", "validate_config", "validate_grid"]
+__all__ = ["RunConfig", "compose", "register_resolvers", "register_schema", "validate_config"]
 
 
 def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConfig:

@@ -1,9 +1,11 @@
 """The typed schema of one run (dataclasses registered in Hydra's ConfigStore).
 
 conf/config.yaml starts its defaults list with `schema`, so every YAML option and every command-line override is
-merged into these dataclasses: an unknown key or a wrong type fails at composition, before any data is read.
-Checks that need more than a type (a patch that must divide the grid, lr > 0) live in aqnet.config.validate.
-Keys that later features add belong here, not behind a `+` on the command line.
+merged into these dataclasses: an unknown key or a wrong type fails at composition, before any data is read. The
+groups whose options differ in their keys (task, model, optim, scheduler) are typed per option: each option's YAML
+lists its own schema (``<option>_schema``), which :func:`register_schema` stores. Every config class checks its
+own fields in ``__post_init__`` (run by :func:`aqnet.config.validate.validate`); checks that span groups live in
+:mod:`aqnet.config.validate`. Each class is defined once, beside the code it configures; this module assembles them.
 """
 
 from __future__ import annotations
@@ -12,9 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
 
-from aqnet.variables import INPUT_VARIABLES, LEAD_HOURS, POLLUTANTS
+from aqnet.errors import ConfigError
+from aqnet.finetune.config import FinetuneConfig
+from aqnet.models.config import BackboneConfig, EmbedConfig, PhysicsBiasConfig
+from aqnet.training.config import OPTIMIZERS, SCHEDULERS, TrainerConfig
+from aqnet.variables import INPUT_VARIABLES, VARIABLES
+
+TRANSFORMS = ("log1p", "none")
+BENCHMARK_SIZES = ("tiny", "small", "full")
 
 
 @dataclass
@@ -28,8 +37,6 @@ class DataConfig:
     benchmark: str | None = "tiny"  # tiny | small | full, used when path is None
     benchmark_seed: int = 0
     inputs: list[str] = field(default_factory=lambda: list(INPUT_VARIABLES))
-    targets: list[str] = field(default_factory=lambda: list(POLLUTANTS))
-    lead_hours: list[int] = field(default_factory=lambda: list(LEAD_HOURS))
     train_years: list[int] = field(default_factory=lambda: [2013, 2014, 2015, 2016])
     val_years: list[int] = field(default_factory=lambda: [2017])
     test_years: list[int] = field(default_factory=lambda: [2018])
@@ -39,65 +46,31 @@ class DataConfig:
     transform: str = "log1p"  # log1p | none: applied to heavy-tailed variables before standardising
     memory_limit_mb: float = 2048.0  # decode the store once into memory when its variables fit (per run)
 
+    def __post_init__(self) -> None:
+        if self.path is None and self.benchmark not in BENCHMARK_SIZES:
+            raise ConfigError(
+                f"data.path is not set and data.benchmark={self.benchmark!r} is not one of {list(BENCHMARK_SIZES)}; "
+                "for your own store use data=zarr data.path=/path/to/store.zarr"
+            )
+        unknown = [v for v in self.inputs if v not in VARIABLES]
+        if unknown:
+            raise ConfigError(f"data.inputs names unknown variables {unknown}; known: {list(VARIABLES)}")
+        if len(set(self.inputs)) != len(self.inputs):
+            raise ConfigError(f"data.inputs has duplicates: {list(self.inputs)}")
+        for split in ("train_years", "val_years", "test_years"):
+            if not getattr(self, split):
+                raise ConfigError(f"data.{split} is empty")
+        if self.transform not in TRANSFORMS:
+            raise ConfigError(f"data.transform={self.transform!r} must be one of {list(TRANSFORMS)}")
+        if self.batch_size < 1 or self.num_workers < 0:
+            raise ConfigError(f"data.batch_size={self.batch_size} must be >= 1 and data.num_workers >= 0")
 
-@dataclass
-class BackboneConfig:
-    name: str = "climax_tiny"
-    embed_dim: int = 64
-    depth: int = 3
-    decoder_depth: int = 2
-    num_heads: int = 4
-    mlp_ratio: float = 4.0
-    drop_path: float = 0.0
-    drop_rate: float = 0.0
-    patch_size: int = 2
-    predict: str = "anomaly"  # field (as ClimaX) | change (from the init state) | anomaly (from the climatology)
-
-
-@dataclass
-class EmbedConfig:
-    name: str = "parallel"  # serial | parallel | wind_scan
-    tokens: str = "parallel"  # the tokeniser: serial (one conv per variable) | parallel (one grouped conv)
-    region: list[int] = field(default_factory=lambda: [2, 4])  # wind_scan: region in patches (rows, cols)
-    order_encoding: str = "rank"  # wind_scan: rank (learned embedding of the scan rank) | none (order is inert)
-
-
-@dataclass
-class PhysicsBiasConfig:
-    name: str = "none"  # none | topoflow | adaptive (aqnet/models/physics.py)
-    direction: str = "source_higher"  # source_higher: -α·relu(e_j - e_i) (the seeds'); receptor_higher: upslope blocked
-    alpha_init: float = 1.0
-    height_scale_m: float = 1000.0  # topoflow: H in relu(Δe / H)
-    clamp: float | None = -10.0  # topoflow: smooth floor of the bias; null = none
-    wind: str = "pair_mean"  # adaptive: whose |w| modulates the bias: pair_mean | receptor | source
-    beta_init: float = 0.3  # adaptive: 1 - β·sigmoid(|w| - 5 m/s)
-    learn_beta: bool = False
-    blocks: Any = field(default_factory=lambda: [0])  # block indices that carry the bias, or "all"
-    backend: str = "auto"  # auto | dense (reference, small N) | chunked (exact, O(N·chunk) memory)
-    chunk: int = 512  # query rows per chunk for the chunked backend
-    control: str | None = None  # shuffled_elevation: same bias on permuted terrain (the study's control)
-
-
-@dataclass
-class FinetunePhaseConfig:
-    name: str = "phase"
-    trainable: list[str] = field(default_factory=lambda: [".*"])  # regexes on parameter names
-    lr: float | None = None  # peak LR of every group in this phase; null: the optimiser's own
-    steps: int | None = None  # length (one of steps / epochs; the last phase runs to the end)
-    epochs: int | None = None
-
-
-@dataclass
-class FinetuneConfig:
-    name: str = "none"
-    checkpoint: str | None = None  # run dir | run id | MLflow run id | .ckpt; weights only (a new optimiser)
-    which: str = "best"  # best | last checkpoint of a run
-    strict: bool = False
-    max_new_keys: int = 8  # non-strict: at most this many new parameter tensors
-    max_new_variables: int = 0  # input variables without an embedding in the checkpoint
-    statistics: str = "checkpoint"  # normaliser statistics + climatology: checkpoint | recompute
-    allow_changes: list[str] = field(default_factory=list)  # config groups that may differ from the checkpoint's
-    phases: list[FinetunePhaseConfig] = field(default_factory=list)
+    def input_transforms(self) -> dict[str, str]:
+        """Per input: log1p for heavy-tailed variables when ``transform=log1p``, else none (before standardising)."""
+        return {
+            name: "log1p" if self.transform == "log1p" and VARIABLES[name].heavy_tailed else "none"
+            for name in self.inputs
+        }
 
 
 @dataclass
@@ -122,53 +95,33 @@ class ClusterConfig:
 
 
 @dataclass
-class OptimConfig:
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
-    warmup_steps: int = 20
-    min_lr_ratio: float = 0.05  # cosine floor as a fraction of lr
-    physics_lr: float = 1e-2  # own group for physics parameters (alpha, beta): own LR, no weight decay
-
-
-@dataclass
-class TrainerConfig:
-    max_steps: int = 300  # the budget is in optimiser steps, not wall-clock, so runs are reproducible
-    max_epochs: int = -1
-    val_check_interval: int = 100  # validate every N training batches (and at the end)
-    limit_val_batches: int | None = None  # at most this many batches per validation; None = every sample
-    limit_test_batches: int | None = None
-    accumulate_grad_batches: int = 1
-    gradient_clip_val: float = 1.0
-    precision: str = "32-true"
-    accelerator: str = "cpu"
-    devices: int = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    early_stopping_patience: int = 0  # validations without improvement of val/loss before stopping; 0 = off
-    log_every_n_steps: int = 10
-    deterministic: bool = True
-
-
-@dataclass
 class LoggerConfig:
     name: str = "mlflow"  # mlflow | none
     experiment_name: str | None = None  # default: the experiment preset's name
     tracking_uri: str | None = None  # default: sqlite:///<paths.root>/mlflow.db
 
+    def __post_init__(self) -> None:
+        if self.name not in ("mlflow", "none"):
+            raise ConfigError(f"logger.name={self.name!r} must be 'mlflow' or 'none'")
+
 
 @dataclass
 class RunConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
+    task: Any = MISSING  # conf/task/<name>.yaml, typed by aqnet/tasks/<name> (aqnet.tasks.base.Task)
+    model: Any = MISSING  # conf/model/<name>.yaml, typed by aqnet.models.spec
     data: DataConfig = field(default_factory=DataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     physics_bias: PhysicsBiasConfig = field(default_factory=PhysicsBiasConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    optim: Any = MISSING  # conf/optim/<name>.yaml: adamw | adam | sgd (aqnet.training.config)
+    scheduler: Any = MISSING  # conf/scheduler/<name>.yaml: cosine | onecycle | reduce_on_plateau | ...
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    # extra Lightning callbacks by name, each a node with a _target_ (e.g. +callbacks.lr=...LearningRateMonitor)
+    callbacks: dict[str, Any] = field(default_factory=dict)
     experiment: str = MISSING  # name of the experiment preset; the MLflow experiment unless logger says otherwise
     seed: int = 0
     run_id: str = MISSING  # submit time (UTC, microseconds) [+ _<job number>]; names runs/<run_id>/
@@ -177,5 +130,35 @@ class RunConfig:
 
 
 def register_schema() -> None:
-    """Make the schema available to conf/config.yaml as the defaults entry `schema`."""
-    ConfigStore.instance().store(name="schema", node=RunConfig)
+    """Store the run's schema (`schema`, first in conf/config.yaml's defaults) and each typed group option's."""
+    from aqnet.models.spec import register_model_schemas
+    from aqnet.tasks.base import register_task_schemas
+
+    store = ConfigStore.instance()
+    store.store(name="schema", node=RunConfig)
+    for group, options in (("optim", OPTIMIZERS), ("scheduler", SCHEDULERS)):
+        for name, node in options.items():
+            store.store(group=group, name=f"{name}_schema", node=node)
+    register_task_schemas()
+    register_model_schemas()
+
+
+def typed_run_config(saved: dict[str, Any]) -> DictConfig:
+    """A saved, resolved run config (a plain dict in the current layout, :func:`aqnet.config.upgrade.upgrade_config`)
+    merged into the schema, each typed group's node by its option ``name`` — as composition would have typed it."""
+    from aqnet.models.spec import model_specs
+    from aqnet.tasks.base import task_specs
+
+    options: dict[str, dict[str, type]] = {
+        "task": task_specs(),  # type: ignore[dict-item]
+        "model": model_specs(),  # type: ignore[dict-item]
+        "optim": OPTIMIZERS,  # type: ignore[dict-item]
+        "scheduler": SCHEDULERS,  # type: ignore[dict-item]
+    }
+    base = OmegaConf.structured(RunConfig)
+    for group, specs in options.items():
+        name = (saved.get(group) or {}).get("name")
+        if name not in specs:
+            raise ConfigError(f"{group}={name} is not an option of this aqnet version; it has {sorted(specs)}")
+        base[group] = OmegaConf.structured(specs[name])
+    return OmegaConf.merge(base, saved)  # type: ignore[return-value]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning
 import numpy as np
@@ -75,6 +76,31 @@ class AirQualityDataModule(lightning.LightningDataModule):
         self._climatology: Climatology | None = None
         self.datasets: dict[str, ForecastDataset] = {}
         self.memory_limit_mb = float(memory_limit_mb)
+
+    @classmethod
+    def from_config(
+        cls, cfg: Any, store: Path, targets: Sequence[str], lead_hours: Sequence[int]
+    ) -> AirQualityDataModule:
+        """The data module of a run config's ``data`` group (store, inputs, splits, loader) for a task's
+        targets and leads; statistics are cached under ``paths.root``."""
+        from aqnet.paths import cache_dir
+
+        data = cfg.data
+        return cls(
+            path=store,
+            input_variables=list(data.inputs),
+            target_variables=list(targets),
+            train_years=list(data.train_years),
+            val_years=list(data.val_years),
+            test_years=list(data.test_years),
+            lead_hours=list(lead_hours),
+            batch_size=data.batch_size,
+            num_workers=data.num_workers,
+            seed=cfg.seed,
+            train_samples_per_epoch=data.train_samples_per_epoch,
+            cache_dir=cache_dir(Path(cfg.paths.root)),
+            memory_limit_mb=data.memory_limit_mb,
+        )
 
     @property
     def variables(self) -> tuple[str, ...]:

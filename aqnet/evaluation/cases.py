@@ -27,7 +27,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from aqnet.evaluation import CASE_COLUMNS, CASES_FILE, MAPS_FILE, SOURCES, write_cases, write_maps
-from aqnet.tasks.losses import latitude_weights
+from aqnet.evaluation.weights import latitude_weights
 from aqnet.variables import VARIABLES
 
 __all__ = ["CASES_FILE", "CASE_COLUMNS", "MAPS_FILE", "SOURCES", "CaseErrors", "ErrorMaps", "TestEvaluation"]

@@ -22,12 +22,12 @@ from rich.table import Table
 from torch import Tensor
 
 from aqnet.errors import ConfigError
+from aqnet.finetune.config import STATISTICS
 from aqnet.models.climax import Forecaster
 
 _SERIAL = re.compile(r"^token_embeds\.(\d+)\.proj\.(weight|bias)$")
 _PARALLEL = {"token_embeds.proj_weights": "weight", "token_embeds.proj_biases": "bias"}
 _NORMALISER = ("normaliser.mean", "normaliser.std", "normaliser.log1p")
-STATISTICS = ("checkpoint", "recompute")
 
 
 @dataclass(frozen=True)

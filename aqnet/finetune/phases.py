@@ -5,6 +5,7 @@ optional peak learning rate, and its length in optimizer steps or epochs (the la
 Frozen parameters have ``requires_grad=False``: they get no gradient, so AdamW skips them entirely (no weight
 decay, no moment update) and they stay bit-identical. All optimizer groups exist from the start; a phase's
 learning rate is applied as a factor on each group's schedule (LR schedulers fix base LRs at construction).
+The callback that switches phases during training is :class:`aqnet.finetune.callbacks.FreezePhases`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import lightning as L
-from torch import nn
+from typing import TYPE_CHECKING
 
 from aqnet.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -77,38 +79,3 @@ class PhasePlan:
         if counts[0] == 0:
             raise ConfigError(f"fine-tune phase {self.phases[self.index_at(step)].name!r} matches no parameter")
         return counts[0], counts[1]
-
-
-class FreezePhases(L.Callback):
-    """Switches phases at optimizer-step boundaries, prints and logs each change (``finetune/phase``)."""
-
-    def __init__(self, plan: PhasePlan) -> None:
-        self.plan = plan
-        self.current: int | None = None
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        batches = trainer.num_training_batches
-        per_epoch = max(1, int(batches) // trainer.accumulate_grad_batches) if batches != float("inf") else None
-        self.plan.resolve(per_epoch)
-        self._switch(trainer, pl_module)
-
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, idx: int) -> None:
-        self._switch(trainer, pl_module)
-
-    def _switch(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        step = trainer.global_step
-        index = self.plan.index_at(step)
-        if index == self.current:
-            return
-        self.current = index
-        trainable, frozen = self.plan.apply(pl_module.model, step)  # type: ignore[arg-type]
-        phase = self.plan.phases[index]
-        lr = f"lr {phase.lr:g}" if phase.lr is not None else "the optimiser's lr"
-        message = (
-            f"fine-tune phase {index + 1}/{len(self.plan.phases)} '{phase.name}' from step {step}: "
-            f"{trainable:,} parameters train, {frozen:,} frozen, {lr}"
-        )
-        if trainer.is_global_zero:
-            print(message, flush=True)
-        if trainer.logger is not None:
-            trainer.logger.log_metrics({"finetune/phase": float(index + 1)}, step=step)

@@ -1,7 +1,8 @@
 """The fine-tune pipeline of one run: source → architecture check → load (with report) → freeze phases.
 
 Fine-tuning takes weights only (a new optimiser, step 0); resuming an interrupted run is a different thing and
-restores optimiser state and step (see docs/finetuning.md).
+restores optimiser state and step (see docs/finetuning.md). :func:`adopt_architecture` runs before the config is
+validated and reads only the checkpoint run's config sidecar; the weights are read when they are loaded.
 """
 
 from __future__ import annotations
@@ -10,52 +11,58 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 
 from aqnet.errors import ConfigError
-from aqnet.finetune.loading import LoadPolicy, LoadReport, load_into
 from aqnet.finetune.phases import Phase, PhasePlan
 from aqnet.finetune.source import RunReference, model_state, read_checkpoint, resolve_run
-from aqnet.models.climax import Forecaster
 
-# What "architecture" means when comparing a run with its checkpoint's run: config keys by group.
-ARCHITECTURE_KEYS: dict[str, tuple[str, ...]] = {
-    "backbone": ("embed_dim", "depth", "decoder_depth", "num_heads", "mlp_ratio", "patch_size", "predict"),
-    "embed": ("name", "tokens", "region", "order_encoding"),
-    "physics_bias": ("name", "direction", "blocks", "wind", "learn_beta", "control"),
-    "data": ("inputs", "targets", "transform"),
-}
+if TYPE_CHECKING:
+    from torch import nn
+
+    from aqnet.finetune.loading import LoadReport
+    from aqnet.models.spec import ModelSpec
+    from aqnet.tasks.base import Task
+
+
+def architecture_keys(model: ModelSpec | type[ModelSpec], task: Task | type[Task]) -> dict[str, tuple[str, ...]]:
+    """What "architecture" means when comparing a run with its checkpoint's run: config keys by group, the model's
+    and the task's (``task.*``, compared only between runs of the same task)."""
+    return {**model.architecture_keys, "task": task.architecture_keys}
 
 
 @dataclass
 class FinetuneSource:
     reference: RunReference
-    state: dict[str, Any]
     choices: dict[str, str]  # config-group choices adopted from the checkpoint's run
 
+    def state(self) -> dict[str, Any]:
+        """The checkpoint's model weights (read safely, on CPU)."""
+        return model_state(read_checkpoint(self.reference.checkpoint), self.reference.checkpoint)
 
-def open_source(cfg: DictConfig, overrides: Sequence[str] = ()) -> FinetuneSource | None:
-    """Resolve and read ``finetune.checkpoint`` and reconcile architectures — before any data is read.
+
+def adopt_architecture(cfg: DictConfig, overrides: Sequence[str] = ()) -> FinetuneSource | None:
+    """Resolve ``finetune.checkpoint`` and reconcile architectures — before the config is validated.
 
     The run adopts the checkpoint run's architecture for every key the command line did not set, except in the
     groups the plan lets change (``finetune.allow_changes``); a key set explicitly to another value is an error.
     So ``aqnet-train physics_bias=topoflow finetune=elevation finetune.checkpoint=<wind_scan run>`` fine-tunes a
-    wind-scanning model without repeating ``embed=wind_scan``.
+    wind-scanning model without repeating ``embed=wind_scan``. The task's keys (e.g. a forecast's targets) are
+    adopted only from a run of the same task: a pretraining run's targets never become a forecast's.
     """
     ft = cfg.finetune
-    if not ft.checkpoint:  # validate_config already refused a plan without one
+    if not ft.checkpoint:  # validation refuses a plan without one
         return None
     reference = resolve_run(str(ft.checkpoint), Path(cfg.paths.root), ft.which)
-    state = model_state(read_checkpoint(reference.checkpoint), reference.checkpoint)
     choices: dict[str, str] = {}
     source_cfg = reference.config()
     if source_cfg is not None:
         adopted = reconcile_architecture(cfg, source_cfg, list(ft.allow_changes), overrides, str(ft.checkpoint))
         choices = {g: c for g, c in reference.choices().items() if g in adopted}
-    return FinetuneSource(reference, state, choices)
+    return FinetuneSource(reference, choices)
 
 
 def _explicit_keys(overrides: Sequence[str]) -> set[str]:
@@ -75,8 +82,10 @@ def reconcile_architecture(
     explicit = _explicit_keys(overrides)
     current = OmegaConf.to_container(cfg, resolve=True)
     conflicts, adopted = [], set()
-    for group, keys in ARCHITECTURE_KEYS.items():
-        if group in allowed:
+    same_task = source.get("task", {}).get("name") == cfg.task.name
+    groups = architecture_keys(OmegaConf.get_type(cfg.model), OmegaConf.get_type(cfg.task))  # type: ignore[arg-type]
+    for group, keys in groups.items():
+        if group in allowed or (group == "task" and not same_task):
             continue
         for key in keys:
             mine, theirs = current.get(group, {}).get(key), source.get(group, {}).get(key)
@@ -97,11 +106,13 @@ def reconcile_architecture(
     return adopted
 
 
-def load_weights(cfg: DictConfig, model: Forecaster, source: FinetuneSource, run_dir: Path) -> LoadReport:
+def load_weights(cfg: DictConfig, model: nn.Module, source: FinetuneSource, run_dir: Path) -> LoadReport:
     """Load into ``model`` under the configured policy; print the report and keep it in the run directory."""
+    from aqnet.finetune.loading import LoadPolicy, load_into
+
     ft = cfg.finetune
     policy = LoadPolicy(ft.strict, ft.max_new_keys, ft.max_new_variables, ft.statistics)
-    report = load_into(model, source.state, policy, str(source.reference.checkpoint))
+    report = load_into(model, source.state(), policy, str(source.reference.checkpoint))
     out = run_dir / "finetune"
     out.mkdir(parents=True, exist_ok=True)
     full = Console(record=True, width=140, file=open(os.devnull, "w"))  # noqa: SIM115  (recording only)

@@ -13,14 +13,18 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 import yaml
 
+from aqnet.config.upgrade import upgrade_config
 from aqnet.errors import ConfigError, DataError
 
-CHECKPOINTS = ("best", "last")
+if TYPE_CHECKING:
+    import torch
+
+from aqnet.finetune.config import CHECKPOINTS  # noqa: F401  (re-exported)
+
 _MLFLOW_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -34,7 +38,7 @@ class RunReference:
         """The run's resolved config (the ``config.yaml`` sidecar), if the checkpoint sits in a run directory."""
         if self.run_dir is None or not (self.run_dir / "config.yaml").exists():
             return None
-        return yaml.safe_load((self.run_dir / "config.yaml").read_text())
+        return upgrade_config(yaml.safe_load((self.run_dir / "config.yaml").read_text()))
 
     def choices(self) -> dict[str, str]:
         """The run's config-group choices (Hydra's record in ``.hydra/hydra.yaml``), if present."""
@@ -93,6 +97,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         magic = f.read(4)
     if not (magic.startswith(b"PK") or magic.startswith(b"\x80")):  # a torch zip archive or a legacy pickle
         raise DataError(f"{path} is not a readable PyTorch checkpoint (neither a torch archive nor a pickle)")
+    import torch
+
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -111,6 +117,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 def model_state(content: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
     """The Forecaster's state dict inside a checkpoint: Lightning's ``state_dict`` with the ``model.`` prefix
     removed, or a plain state dict."""
+    import torch
+
     state = content.get("state_dict", content)
     if not isinstance(state, dict) or not any(isinstance(v, torch.Tensor) for v in state.values()):
         raise DataError(f"checkpoint {path} contains no model weights")

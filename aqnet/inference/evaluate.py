@@ -1,7 +1,8 @@
 """Score a finished run's checkpoint on one split (``aqnet-eval``), with optional named region boxes.
 
-The scores are ForecastTask's own (its evaluation step, the persistence and climatology baselines, the pooled
-metric classes), run by ``Trainer.test`` over every (init, lead) pair of the split. Names follow DESIGN.md:
+:func:`evaluate` opens the run and hands it to its task; for a forecast (:func:`evaluate_forecast`) the scores are
+the forecast module's own (its evaluation step, the persistence and climatology baselines, the pooled metric
+classes), run by ``Trainer.test`` over every (init, lead) pair of the split. Names (docs/evaluation.md):
 ``{split}/{rmse|mae|bias}_{var}_{lead}h``, baselines ``{split}/{persistence|climatology}_...``, skill
 ``{split}/skill_{persistence|climatology}_{var}_{lead}h``; a region inserts its name after the split:
 ``{split}/{region}/rmse_{var}_{lead}h``. Everything is written under ``<run dir>/eval/`` and logged to the run's own
@@ -27,7 +28,7 @@ from torch.utils.data import DataLoader
 from aqnet.data.batch import collate_batch
 from aqnet.data.samples import SPLITS
 from aqnet.errors import ConfigError
-from aqnet.inference.loading import LoadedRun, load_run, open_data, open_run
+from aqnet.inference.loading import LoadedRun, OpenedRun, load_run, open_data, open_run
 from aqnet.inference.predict import forecast
 
 REFERENCES = ("persistence", "climatology")
@@ -86,7 +87,7 @@ class Evaluation:
 
 def with_skill(metrics: Mapping[str, float], split: str, regions: Sequence[Region]) -> dict[str, float]:
     """``metrics`` plus ``{prefix}/skill_{persistence|climatology}_{var}_{lead}h`` for the grid and each region."""
-    from aqnet.tasks.metrics import skill_scores
+    from aqnet.tasks.forecast.metrics import skill_scores
 
     out = dict(metrics)
     for prefix in (split, *(f"{split}/{r.name}" for r in regions)):
@@ -103,11 +104,15 @@ def case_lead(lead_hours: Sequence[int], wanted: int | None) -> int:
     return int(wanted)
 
 
-def evaluate(
-    spec: str,
-    root: Path,
+def evaluate(spec: str, root: Path, which: str = "best", **options: Any) -> Any:
+    """Score run ``spec``'s ``which`` checkpoint as its task does (``options``: the task's aqnet-eval keys)."""
+    run = open_run(spec, root, which)
+    return run.task.evaluate(run, **options)
+
+
+def evaluate_forecast(
+    run: OpenedRun,
     split: str = "test",
-    which: str = "best",
     regions: Mapping[str, Any] | None = None,
     limit_batches: int | None = None,
     batch_size: int | None = None,
@@ -115,30 +120,30 @@ def evaluate(
     plots: bool = True,
     log_to_mlflow: bool = True,
 ) -> Evaluation:
-    """Score run ``spec``'s ``which`` checkpoint on ``split``; write and log the results (module docstring).
+    """Score a forecast run on ``split``; write and log the results (module docstring).
 
-    Every argument and the run itself are checked before Lightning is imported or data is read.
+    Every argument is checked before Lightning is imported or data is read.
     """
-    reference, cfg = open_run(spec, root, which)
+    cfg, which = run.cfg, run.which
     if split not in SPLITS:
         raise ConfigError(f"split={split}: must be one of {', '.join(SPLITS)}")
     boxes = parse_regions(regions)
     if limit_batches is not None and limit_batches < 1:
         raise ConfigError(f"limit_batches={limit_batches} must be >= 1 (or null for the whole split)")
-    lead = case_lead(list(cfg.data.lead_hours), case_lead_hours)
+    lead = case_lead(list(cfg.task.lead_hours), case_lead_hours)
 
     import lightning as L
 
-    from aqnet.inference.scoring import EvaluationTask
+    from aqnet.tasks.forecast.scoring import EvaluationModule
 
     dm = open_data(cfg, batch_size, setup=True)
-    loaded = load_run(spec, reference, cfg, dm)
+    loaded = load_run(run, dm)
     masks = {r.name: r.mask(dm.lat, dm.lon) for r in boxes}
     inside = [r for r in boxes if bool(masks[r.name].any())]
-    task = EvaluationTask(
+    task = EvaluationModule(
         model=loaded.model,
         lat=dm.lat,
-        target_names=list(cfg.data.targets),
+        target_names=list(cfg.task.targets),
         lead_hours=list(dm.lead_hours),
         climatology=dm.climatology,
         lon=dm.lon,
@@ -167,8 +172,29 @@ def evaluate(
     if plots:
         result.files += _plots(result, loaded, which, lead, out)
     if log_to_mlflow:
-        result.mlflow_run_id, result.logged = log_to_run(loaded, root, result, which)
+        result.mlflow_run_id, result.logged = log_to_run(loaded, run.root, result, which)
+    print_evaluation(result)
     return result
+
+
+def print_evaluation(result: Evaluation) -> None:
+    """The tables aqnet-train prints, for the grid and each region, and where the results went."""
+    from rich.console import Console
+
+    from aqnet.tasks.forecast.report import format_results_table
+
+    console = Console()
+    console.print(format_results_table(result.metrics, split=result.split))
+    for region in result.regions:
+        prefix = f"{result.split}/{region.name}"
+        if any(k.startswith(prefix + "/rmse_") for k in result.metrics):
+            console.print(format_results_table(result.metrics, split=prefix))
+        else:
+            console.print(f"region {region.name} (lat {region.lat}, lon {region.lon}): no grid cell inside; skipped")
+    for path in result.files:
+        console.print(f"wrote {path}", soft_wrap=True)
+    if result.logged:
+        console.print(result.logged, soft_wrap=True)
 
 
 def _write_metrics(result: Evaluation, loaded: LoadedRun, which: str, path: Path) -> Path:

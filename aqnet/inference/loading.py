@@ -1,10 +1,12 @@
-"""A finished run rebuilt from its own saved config: ``config.yaml`` → data module → Forecaster → strict load.
+"""A finished run rebuilt from its own saved config: ``config.yaml`` → task → data module → model → strict load.
 
-The current defaults (conf/config.yaml) never enter: the run's resolved config sidecar is merged into the typed
-schema (which only fills keys a newer aqnet added) and the model is built from it by the same builders as
-``aqnet-train``. Weights load strictly (every key, every shape), so a config that does not describe the checkpoint
-is an error, never a silently half-loaded model. The normaliser statistics and the climatology prior are buffers,
-so they come from the checkpoint too.
+The current defaults (conf/config.yaml) never enter: the run's resolved config sidecar (brought to the current
+layout by :func:`aqnet.config.upgrade.upgrade_config`) is merged into the typed schema (which only fills keys a
+newer aqnet added) and the model is built from it by the same builders as ``aqnet-train``. Weights load strictly
+(every key, every shape), so a config that does not describe the checkpoint is an error, never a silently
+half-loaded model. The normaliser statistics and the climatology prior are buffers, so they come from the
+checkpoint too. What ``aqnet-eval`` and ``aqnet-predict`` then do is the run's task's
+(:meth:`aqnet.tasks.base.Task.evaluate` / :meth:`~aqnet.tasks.base.Task.predict`).
 """
 
 from __future__ import annotations
@@ -17,22 +19,40 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from aqnet.config.schema import RunConfig
+from aqnet.config.schema import typed_run_config
+from aqnet.config.upgrade import upgrade_config
 from aqnet.errors import ConfigError, DataError
 from aqnet.finetune.source import CHECKPOINTS, RunReference, model_state, read_checkpoint, resolve_run
 from aqnet.paths import store_location
 
 if TYPE_CHECKING:  # Lightning-heavy: imported where used, so that a wrong argument is answered at once
-    from aqnet.data.datamodule import AirQualityDataModule
-    from aqnet.models.climax import Forecaster
+    import lightning as L
+    from torch import nn
+
+    from aqnet.tasks.base import Task
+
+
+@dataclass(frozen=True)
+class OpenedRun:
+    """A finished run found and its config read: every cheap check done, nothing loaded yet."""
+
+    spec: str  # what the user passed as run=
+    root: Path
+    which: str  # best | last
+    reference: RunReference
+    cfg: DictConfig  # the run's own resolved config, typed
+
+    @property
+    def task(self) -> Task:
+        return OmegaConf.to_object(self.cfg.task)  # type: ignore[return-value]
 
 
 @dataclass
 class LoadedRun:
     reference: RunReference
     cfg: DictConfig  # the run's own resolved config
-    datamodule: AirQualityDataModule
-    model: Forecaster  # eval mode, on CPU, weights loaded strictly
+    datamodule: L.LightningDataModule
+    model: nn.Module  # eval mode, on CPU, weights loaded strictly
     global_step: int  # the checkpoint's optimiser step
 
     @property
@@ -88,18 +108,19 @@ def saved_config(reference: RunReference, spec: str) -> DictConfig:
             "pass the directory of an aqnet-train run"
         )
     try:
-        saved = yaml.safe_load(path.read_text())
-        return OmegaConf.merge(OmegaConf.structured(RunConfig), saved)  # type: ignore[return-value]
-    except (yaml.YAMLError, OmegaConfBaseException, ValueError) as err:
+        return typed_run_config(upgrade_config(yaml.safe_load(path.read_text())))
+    except ConfigError as err:
+        raise ConfigError(f"run={spec}: {path} does not fit this aqnet version: {err}") from None
+    except (yaml.YAMLError, OmegaConfBaseException, ValueError, AttributeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"run={spec}: {path} does not fit this aqnet version's config schema: {first}") from None
 
 
-def open_run(spec: str, root: Path, which: str) -> tuple[RunReference, DictConfig]:
+def open_run(spec: str, root: Path, which: str) -> OpenedRun:
     """The checkpoint ``spec`` names and the run's config: every cheap check, before any data is read."""
     check_which(which)
     reference = resolve_run(str(spec), root, which, key="run")
-    return reference, saved_config(reference, str(spec))
+    return OpenedRun(str(spec), root, which, reference, saved_config(reference, str(spec)))
 
 
 def store_path(cfg: DictConfig) -> Path | None:
@@ -108,16 +129,17 @@ def store_path(cfg: DictConfig) -> Path | None:
     return path if path.exists() else None
 
 
-def open_data(cfg: DictConfig, batch_size: int | None = None, setup: bool = True) -> AirQualityDataModule:
-    """The run's data module (its store, splits and statistics). ``setup`` builds every split's dataset (what
-    evaluation needs); without it only the store is opened and the statistics read (enough to forecast)."""
+def open_data(cfg: DictConfig, batch_size: int | None = None, setup: bool = True) -> L.LightningDataModule:
+    """The run's data module (its store, splits and statistics, as its task defines samples). ``setup`` builds
+    every split's dataset (what evaluation needs); without it only the store is opened and the statistics read
+    (enough to forecast)."""
     from aqnet import builders
 
     if batch_size is not None:
         if batch_size < 1:
             raise ConfigError(f"batch_size={batch_size} must be >= 1")
         cfg.data.batch_size = int(batch_size)
-    datamodule = builders.build_datamodule(cfg, builders.data_store(cfg))
+    datamodule = builders.build_task(cfg).datamodule(cfg, builders.data_store(cfg))
     if setup:
         datamodule.setup("test")
     else:
@@ -125,7 +147,7 @@ def open_data(cfg: DictConfig, batch_size: int | None = None, setup: bool = True
     return datamodule
 
 
-def load_strict(model: Forecaster, path: Path, spec: str) -> int:
+def load_strict(model: nn.Module, path: Path, spec: str) -> int:
     """Load the checkpoint's weights into ``model`` with ``strict=True``; returns its global step."""
     content = read_checkpoint(path)
     state = model_state(content, path)
@@ -140,10 +162,10 @@ def load_strict(model: Forecaster, path: Path, spec: str) -> int:
     return int(content.get("global_step", 0) or 0)
 
 
-def load_run(spec: str, reference: RunReference, cfg: DictConfig, datamodule: AirQualityDataModule) -> LoadedRun:
+def load_run(run: OpenedRun, datamodule: L.LightningDataModule) -> LoadedRun:
     """The model the run's config describes, its checkpoint loaded strictly, in eval mode."""
     from aqnet import builders
 
-    model = builders.build_model(cfg, datamodule)
-    step = load_strict(model, reference.checkpoint, spec)
-    return LoadedRun(reference, cfg, datamodule, model.eval(), step)
+    model = builders.build_model(run.cfg, run.task, datamodule)
+    step = load_strict(model, run.reference.checkpoint, run.spec)
+    return LoadedRun(run.reference, run.cfg, datamodule, model.eval(), step)

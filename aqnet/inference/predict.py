@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ from aqnet.data.dataset import ForecastDataset
 from aqnet.data.samples import SampleIndex
 from aqnet.data.store import open_store
 from aqnet.errors import ConfigError, DataError
-from aqnet.inference.loading import LoadedRun, load_run, open_data, open_run, store_path
+from aqnet.inference.loading import LoadedRun, OpenedRun, load_run, open_data, open_run, store_path
 from aqnet.inference.output import forecast_dataset, output_path, write_dataset
 from aqnet.paths import cache_dir
 from aqnet.variables import UG_M3, VARIABLES
@@ -177,23 +177,37 @@ class Prediction:
     variables: tuple[str, ...]
     run_id: str
 
+    def print(self) -> None:
+        from rich.console import Console
 
-def predict(
-    spec: str,
-    root: Path,
-    which: str = "best",
+        first, last = (str(t)[:16] for t in (self.init_times[0], self.init_times[-1]))
+        Console().print(
+            f"forecast of run {self.run_id}: {len(self.init_times)} init time(s) {first} … {last}, "
+            f"leads {', '.join(f'{h} h' for h in self.lead_hours)}, {', '.join(self.variables)} → {self.path}",
+            soft_wrap=True,
+        )
+
+
+def predict(spec: str, root: Path, which: str = "best", **options: Any) -> Any:
+    """Forecast from run ``spec``'s ``which`` checkpoint as its task does (``options``: its aqnet-predict keys)."""
+    run = open_run(spec, root, which)
+    return run.task.predict(run, **options)
+
+
+def predict_forecast(
+    run: OpenedRun,
     init_time: str | None = None,
     init_times: str | None = None,
     out: str = "forecast.nc",
     overwrite: bool = False,
     batch_size: int | None = None,
 ) -> Prediction:
-    """Forecast every lead of run ``spec`` from the chosen init times; write the CF dataset to ``out``.
+    """Forecast every lead of a forecast run from the chosen init times; write the CF dataset to ``out``.
 
-    Every check that needs no model (arguments, the run, the output path, the init times against the store's
-    time axis) comes before Lightning is even imported.
+    Every check that needs no model (arguments, the output path, the init times against the store's time axis)
+    comes before Lightning is even imported.
     """
-    reference, cfg = open_run(spec, root, which)
+    cfg, root = run.cfg, run.root
     path, fmt = output_path(out, overwrite)
     check_one_of(init_time, init_times)
     store, index = store_path(cfg), None
@@ -204,11 +218,13 @@ def predict(
     assert dm.handle is not None
     if index is None:  # a benchmark generated just now
         index = select_init_times(dm.handle.times, init_time, init_times, dm.path)
-    loaded = load_run(spec, reference, cfg, dm)
+    loaded = load_run(run, dm)
     values = run_forecasts(loaded.model, init_time_dataset(dm, index), dm.batch_size, len(index))
     times = dm.handle.times[index]
     ds = forecast_dataset(
         values, times, dm.lead_hours, dm.handle.lat, dm.handle.lon, loaded.model.target_names, provenance(loaded, root)
     )
     write_dataset(ds, path, fmt, overwrite)
-    return Prediction(path, times, dm.lead_hours, tuple(loaded.model.target_names), loaded.run_id)
+    result = Prediction(path, times, dm.lead_hours, tuple(loaded.model.target_names), loaded.run_id)
+    result.print()
+    return result

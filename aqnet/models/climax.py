@@ -17,39 +17,28 @@ The task computes the loss in normalised units and :meth:`Forecaster.predict_phy
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from aqnet.errors import ConfigError
 from aqnet.models.attention import resolve_backend
 from aqnet.models.blocks import Block, drop_path_rates
 from aqnet.models.climatology import HourlyClimatology
+from aqnet.models.config import PREDICT_MODES, BackboneConfig
 from aqnet.models.embed import VariableAggregation, build_variable_embed, sincos_1d, sincos_2d, time_features
 from aqnet.models.heads import PatchHead
 from aqnet.models.init import init_parameters
 from aqnet.models.normaliser import Normaliser
 from aqnet.models.wind_scan import WindScan
 
-PREDICT_MODES = ("field", "change", "anomaly")
-
 
 class ModelConfigError(ConfigError, ValueError):
     """An impossible model configuration: a ValueError for Python callers, one line for the CLI."""
-
-
-@dataclass
-class BackboneConfig:
-    embed_dim: int = 128
-    depth: int = 4
-    decoder_depth: int = 2
-    num_heads: int = 4
-    mlp_ratio: float = 4.0
-    drop_path: float = 0.1
-    drop_rate: float = 0.1
 
 
 def climax_base(**overrides: float) -> BackboneConfig:
@@ -68,7 +57,11 @@ class Forecaster(nn.Module):
     ``attention_chunk`` choose how biased attention is computed (:func:`aqnet.models.attention.biased_attention`).
     ``scan_region``: wind scanning (:mod:`aqnet.models.wind_scan`) over regions of that many patches (rows, cols),
     with ``scan_order_encoding`` ("rank" or "none"); None keeps the row-major token order.
+    ``checkpoint_blocks``: recompute each transformer block in the backward pass instead of keeping its
+    activations (``trainer.activation_checkpointing``): less memory, about one more forward of compute.
     """
+
+    checkpoint_blocks: bool = False
 
     def __init__(
         self,
@@ -212,7 +205,10 @@ class Forecaster(nn.Module):
             x, fields = self.wind_scan.permute(x, order, fields)
         for i, block in enumerate(self.blocks):
             bias = self.physics_bias if fields is not None and i in self.bias_blocks else None
-            x = block(x, bias, fields)
+            if self.checkpoint_blocks and torch.is_grad_enabled():
+                x = checkpoint(block, x, bias, fields, use_reentrant=False)
+            else:
+                x = block(x, bias, fields)
         if order is not None:
             x = self.wind_scan.unpermute(x, order)
         return self.norm(x)
@@ -321,12 +317,8 @@ def _validate(
     h, w = img_size
     if patch_size < 1 or h % patch_size or w % patch_size:
         raise ModelConfigError(
-            f"patch_size {patch_size} must divide both grid height H={h} and width W={w}; "
-            "choose a patch size that divides both"
+            f"backbone.patch_size={patch_size} does not divide the grid {h}x{w} of the data; "
+            f"choose a patch size that divides both {h} and {w}"
         )
-    if backbone.embed_dim % backbone.num_heads:
-        raise ModelConfigError(f"embed_dim {backbone.embed_dim} is not divisible by num_heads {backbone.num_heads}")
-    if backbone.embed_dim % 4:
-        raise ModelConfigError(f"embed_dim {backbone.embed_dim} must be divisible by 4 (2-D sin-cos embedding)")
     if embed not in ("serial", "parallel"):
         raise ModelConfigError(f"model.embed {embed!r} is unknown; choose 'serial' or 'parallel'")

@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from aqnet.tasks.metrics import metric_name
+from aqnet.tasks.forecast.metrics import metric_name
 from aqnet.variables import VARIABLES
 
 matplotlib.use("Agg")

@@ -1,4 +1,4 @@
-"""Per-case test errors and error maps: hand-computed sums, file round trips, and the ForecastTask wiring."""
+"""Per-case test errors and error maps: hand-computed sums, file round trips, and the ForecastModule wiring."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from aqnet.evaluation import (
     read_maps,
     write_cases,
 )
-from aqnet.tasks import ForecastTask
-from tests.tasks.test_forecast_task import LAT as LAT_TASK
-from tests.tasks.test_forecast_task import LEADS, OUT_NAMES, Oracle, TinyForecaster, climatology, loader, make_batches
-from tests.tasks.test_forecast_task import trainer as make_trainer
+from aqnet.tasks.forecast.module import ForecastModule
+from tests.tasks.forecast.test_module import LAT as LAT_TASK
+from tests.tasks.forecast.test_module import LEADS, OUT_NAMES, Oracle, TinyForecaster, climatology, loader, make_batches
+from tests.tasks.forecast.test_module import trainer as make_trainer
 
 LAT = torch.tensor([0.0, 60.0])  # cos: 1 and 0.5
 NAMES = ("pm25", "co")
@@ -135,7 +135,7 @@ def test_files_round_trip(tmp_path: Path) -> None:
 
 def test_forecast_task_writes_cases_that_pool_to_its_test_metrics(tmp_path: Path) -> None:
     out = tmp_path / "evaluation"
-    task = ForecastTask(TinyForecaster(), LAT_TASK, OUT_NAMES, LEADS, climatology(), evaluation_dir=out)
+    task = ForecastModule(TinyForecaster(), LAT_TASK, OUT_NAMES, LEADS, climatology(), evaluation_dir=out)
     tr = make_trainer(max_steps=2, limit_val_batches=1)
     tr.fit(task, loader(make_batches(2, 4, 0)), loader(make_batches(1, 4, 1)))
     assert not out.exists()  # validation records no cases
@@ -155,7 +155,7 @@ def test_forecast_task_writes_cases_that_pool_to_its_test_metrics(tmp_path: Path
 
 
 def test_a_perfect_model_has_zero_case_errors(tmp_path: Path) -> None:
-    task = ForecastTask(Oracle(), LAT_TASK, OUT_NAMES, LEADS, climatology(), evaluation_dir=tmp_path)
+    task = ForecastModule(Oracle(), LAT_TASK, OUT_NAMES, LEADS, climatology(), evaluation_dir=tmp_path)
     make_trainer().test(task, loader(make_batches(2, 4, 3)))
     cases = read_cases(tmp_path / CASES_FILE)
     assert cases[cases.source == "model"].rmse.max() < 1e-3

@@ -9,7 +9,8 @@ from aqnet.errors import ConfigError
 from aqnet.finetune.phases import Phase, PhasePlan
 from aqnet.models.climax import BackboneConfig, Forecaster
 from aqnet.models.physics import TopoFlowBias
-from aqnet.tasks.optim import OptimConfig, build_optimizer, build_scheduler
+from aqnet.training.config import AdamWConfig, ConstantConfig
+from aqnet.training.optim import build_optimizer
 from aqnet.variables import INPUT_VARIABLES, POLLUTANTS
 
 PLAN = [
@@ -21,10 +22,10 @@ PLAN = [
 def _setup() -> tuple[Forecaster, torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, PhasePlan]:
     backbone = BackboneConfig(embed_dim=32, depth=2, decoder_depth=1, num_heads=4, drop_path=0.0, drop_rate=0.0)
     model = Forecaster(INPUT_VARIABLES, POLLUTANTS, (8, 16), 2, backbone, physics_bias=TopoFlowBias())
-    cfg = OptimConfig(lr=1e-3, weight_decay=0.1, warmup_steps=0, physics_lr=1e-2)
+    cfg = AdamWConfig(lr=1e-3, weight_decay=0.1, physics_lr=1e-2)
     optimizer = build_optimizer(model, cfg)
     plan = PhasePlan(PLAN)
-    scheduler = build_scheduler(optimizer, 0, 10, 1.0, plan.lr_factor)  # min ratio 1: a constant schedule
+    scheduler = ConstantConfig().make(optimizer, 10, plan.lr_factor)
     return model, optimizer, scheduler, plan
 
 

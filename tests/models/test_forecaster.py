@@ -123,7 +123,7 @@ def test_state_dict_keys_follow_climax() -> None:
 
 
 def test_bad_configurations_name_the_problem() -> None:
-    with pytest.raises(ValueError, match=r"patch_size 3 .*H=16.*W=32"):
+    with pytest.raises(ValueError, match=r"backbone.patch_size=3 .*16x32"):
         Forecaster(INPUT_VARIABLES, POLLUTANTS, GRID, 3, SMALL)
     with pytest.raises(ValueError, match="'pm1'"):
         Forecaster(INPUT_VARIABLES, ("pm25", "pm1"), GRID, 2, SMALL)

@@ -1,4 +1,4 @@
-"""Two CPU ranks (gloo) take DDP training steps of the real ForecastTask on their shards of one epoch permutation.
+"""Two CPU ranks (gloo) take DDP training steps of the real ForecastModule on their shards of one epoch permutation.
 
 Each rank draws batches of ``B`` from ``EpochSampler(num_replicas=2, rank=r)``, runs ``training_step`` through a
 real ``DistributedDataParallel`` wrapper (so the gradient is DDP's average over ranks), records the step's global
@@ -22,9 +22,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from aqnet.data.samples import EpochSampler
-from aqnet.tasks import ForecastTask, OptimConfig
+from aqnet.tasks.forecast.module import ForecastModule
+from aqnet.training.config import AdamWConfig, CosineConfig
+from aqnet.training.optim import Optimization
 from tests.gloo import run_two_ranks
-from tests.tasks.test_forecast_task import LAT, LEADS, OUT_NAMES, StandInBatch, TinyForecaster, make_batches
+from tests.tasks.forecast.test_module import LAT, LEADS, OUT_NAMES, StandInBatch, TinyForecaster, make_batches
 
 SIZE = 27  # odd: the 2-rank epoch is cut to 26, and the first 3 batches still line up with one process's
 BATCH = 4  # per rank; one process takes 2 * BATCH
@@ -58,15 +60,17 @@ def loader(num_replicas: int, rank: int, batch_size: int) -> DataLoader:
     return DataLoader(items, batch_size=batch_size, sampler=sampler, collate_fn=lambda i: (i, take(full, i)))
 
 
-def task() -> ForecastTask:
+def task() -> ForecastModule:
     torch.manual_seed(0)  # the same initial weights in every process
-    return ForecastTask(TinyForecaster(), LAT, OUT_NAMES, LEADS, None, OptimConfig(warmup_steps=1, max_steps=STEPS))
+    return ForecastModule(
+        TinyForecaster(), LAT, OUT_NAMES, LEADS, None, Optimization(AdamWConfig(), CosineConfig(warmup_steps=1), STEPS)
+    )
 
 
 class TrainingStep(nn.Module):
     """What Lightning's DDP strategy does: ``training_step`` runs inside the DDP wrapper's forward."""
 
-    def __init__(self, module: ForecastTask) -> None:
+    def __init__(self, module: ForecastModule) -> None:
         super().__init__()
         self.module = module
 
@@ -78,7 +82,7 @@ def flat_grad(module: nn.Module) -> Tensor:
     return torch.cat([p.grad.reshape(-1) for p in module.parameters()]).detach().clone()
 
 
-def run(model: nn.Module, module: ForecastTask, batches: DataLoader, world: int) -> dict[str, list]:
+def run(model: nn.Module, module: ForecastModule, batches: DataLoader, world: int) -> dict[str, list]:
     optimizer = torch.optim.SGD(module.parameters(), lr=LR)
     out: dict[str, list] = {"loss": [], "grad": [], "indices": [], "valid": []}
     for step, (indices, batch) in zip(range(STEPS), batches, strict=False):

@@ -15,7 +15,7 @@ import torch
 
 from aqnet.data.datamodule import AirQualityDataModule
 from aqnet.data.samples import EpochSampler, ShardSampler
-from aqnet.tasks.losses import LatWeightedMSE
+from aqnet.tasks.forecast.losses import LatWeightedMSE
 from aqnet.variables import INPUT_VARIABLES
 from tests.data.store_factory import make_store
 from tests.training import ddp_step

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from rich.table import Table
 
-from aqnet.tasks.metrics import skill
+from aqnet.tasks.forecast.metrics import skill
 from aqnet.variables import POLLUTANTS
 
 COLUMNS: tuple[str, ...] = ("model", "persistence", "climatology", "skill_persistence")

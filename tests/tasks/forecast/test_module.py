@@ -1,4 +1,4 @@
-"""ForecastTask end to end with Lightning, on stand-ins that satisfy the Batch and Forecaster contracts."""
+"""ForecastModule end to end with Lightning, on stand-ins that satisfy the Batch and Forecaster contracts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from rich.console import Console
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from aqnet.tasks import ForecastTask, OptimConfig, format_results_table, results_rows
+from aqnet.tasks.forecast.module import ForecastModule
+from aqnet.tasks.forecast.report import format_results_table, results_rows
+from aqnet.training.config import AdamWConfig, CosineConfig
+from aqnet.training.optim import Optimization
 
 IN_NAMES = ("u", "pm25", "o3")
 OUT_NAMES = ("pm25", "o3")
@@ -74,7 +77,19 @@ def truth(inputs: Tensor, lead_hours: Tensor) -> Tensor:
     return torch.stack([0.5 * pm25 + lead / 4, o3 + 0.1 * lead * inputs[:, 0]], dim=1)
 
 
-class Oracle(nn.Module):
+class StandInModel(nn.Module):
+    """What the module asks of a forecaster besides ``forward``: the target units in and out."""
+
+    normaliser: StandInNormaliser
+
+    def normalise_targets(self, targets: Tensor) -> Tensor:
+        return self.normaliser.normalise(targets, OUT_NAMES)
+
+    def denormalise_targets(self, predictions: Tensor) -> Tensor:
+        return self.normaliser.denormalise(predictions, OUT_NAMES)
+
+
+class Oracle(StandInModel):
     """Predicts the synthetic truth exactly (normalised units out, like a Forecaster)."""
 
     def __init__(self) -> None:
@@ -86,7 +101,7 @@ class Oracle(nn.Module):
         return self.normaliser.normalise(truth(inputs, lead_hours), OUT_NAMES) + 0 * self.dummy
 
 
-class TinyForecaster(nn.Module):
+class TinyForecaster(StandInModel):
     """A learnable stand-in with a physics parameter named like the real one."""
 
     def __init__(self) -> None:
@@ -159,9 +174,8 @@ NAME = re.compile(r"^(val|test)/((persistence|climatology)_)?(rmse|mae|bias)_(pm
 
 
 def test_fit_validate_test_logs_design_names():
-    task = ForecastTask(
-        TinyForecaster(), LAT, OUT_NAMES, LEADS, climatology(), OptimConfig(lr=1e-2, warmup_steps=1, max_steps=3)
-    )
+    optimization = Optimization(AdamWConfig(lr=1e-2), CosineConfig(warmup_steps=1), max_steps=3)
+    task = ForecastModule(TinyForecaster(), LAT, OUT_NAMES, LEADS, climatology(), optimization)
     tr = trainer(max_steps=3, limit_val_batches=2, num_sanity_val_steps=1)
     tr.fit(task, loader(make_batches(3, 4, 0)), loader(make_batches(2, 4, 1)))
     logged = set(tr.callback_metrics)
@@ -176,7 +190,7 @@ def test_fit_validate_test_logs_design_names():
 
 
 def test_perfect_model_has_zero_rmse_and_beats_persistence():
-    task = ForecastTask(Oracle(), LAT, OUT_NAMES, LEADS, climatology())
+    task = ForecastModule(Oracle(), LAT, OUT_NAMES, LEADS, climatology())
     # target order in the batch differs from the model's: the task must match them by name
     batches = [
         replace(b, targets=b.targets.flip(1), target_valid=b.target_valid.flip(1), target_names=OUT_NAMES[::-1])
@@ -200,7 +214,7 @@ def test_perfect_model_has_zero_rmse_and_beats_persistence():
 
 def test_training_step_loss_uses_normalised_targets():
     model = TinyForecaster()
-    task = ForecastTask(model, LAT, OUT_NAMES, LEADS)
+    task = ForecastModule(model, LAT, OUT_NAMES, LEADS)
     batch = make_batches(1, 2, 4)[0]
     pred = model(batch.inputs, batch.lead_hours, batch.hour_of_day, batch.day_of_year)
     norm_t = model.normaliser.normalise(batch.targets, OUT_NAMES)
@@ -212,7 +226,7 @@ def test_training_step_loss_uses_normalised_targets():
 
 
 def test_batch_missing_a_target_is_an_error():
-    task = ForecastTask(Oracle(), LAT, OUT_NAMES, LEADS)
+    task = ForecastModule(Oracle(), LAT, OUT_NAMES, LEADS)
     batch = make_batches(1, 2, 5)[0]
     batch = replace(batch, targets=batch.targets[:, :1], target_valid=batch.target_valid[:, :1], target_names=("pm25",))
     with pytest.raises(ValueError, match="lacks target variables"):
@@ -222,7 +236,7 @@ def test_batch_missing_a_target_is_an_error():
 def test_climatology_pixels_without_data_are_left_out_of_its_scores():
     clim = climatology()
     clim["o3"][:, 0, 0] = np.nan  # never valid in the training years
-    task = ForecastTask(Oracle(), LAT, OUT_NAMES, LEADS, clim)
+    task = ForecastModule(Oracle(), LAT, OUT_NAMES, LEADS, clim)
     (result,) = trainer().test(task, loader(make_batches(1, 4, 6)))
     assert all(np.isfinite(v) for v in result.values())
     assert len(result) == 1 + 3 * 3 * 2 * 2

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from aqnet.tasks.metrics import MAE, Bias, ForecastMetrics, PooledRMSE, metric_name, skill, skill_scores
+from aqnet.tasks.forecast.metrics import MAE, Bias, ForecastMetrics, PooledRMSE, metric_name, skill, skill_scores
 
 LAT0 = torch.tensor([0.0, 0.0])  # equal weights
 

@@ -1,6 +1,6 @@
 """`task=forecast` keeps its numbers: test metrics of short runs against values recorded before the task refactor.
 
-The reference file was written by this module (``python -m tests.tasks.test_forecast_regression``) at commit
+The reference file was written by this module (``python -m tests.tasks.forecast.test_regression``) at commit
 130bf85, before tasks and models became plug-ins, and is never rewritten by the test. Three configurations cover
 the paths the refactor moved: the default forecaster, wind scanning with the TopoFlow bias, and the adaptive bias.
 The store is the test suite's own synthetic store (not the benchmark generator, which may change on its own).

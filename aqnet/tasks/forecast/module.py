@@ -1,9 +1,8 @@
-"""ForecastTask: the LightningModule that trains a Forecaster and scores it against persistence and climatology."""
+"""ForecastModule: the LightningModule that trains a forecaster and scores it against persistence and climatology."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,17 +10,15 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from aqnet.tasks.baselines import HourlyClimatology, persistence
-from aqnet.tasks.losses import LatWeightedMSE
-from aqnet.tasks.metrics import ForecastMetrics
-from aqnet.tasks.optim import OptimConfig, build_optimizer, build_scheduler
+from aqnet.evaluation.cases import TestEvaluation
+from aqnet.tasks.forecast.baselines import HourlyClimatology, persistence
+from aqnet.tasks.forecast.losses import LatWeightedMSE
+from aqnet.tasks.forecast.metrics import ForecastMetrics
+from aqnet.training.logging import log_physics_parameters
+from aqnet.training.optim import Optimization
 
 if TYPE_CHECKING:
     from aqnet.data.stats import Climatology
-    from aqnet.evaluation.cases import TestEvaluation
-
-_ALPHA_RE = re.compile(r"(^|[._])alpha$")
-_BETA_RE = re.compile(r"(^|[._])beta$")
 
 
 def _reorder(x: Tensor, names: Sequence[str], wanted: Sequence[str]) -> Tensor:
@@ -35,24 +32,23 @@ def _reorder(x: Tensor, names: Sequence[str], wanted: Sequence[str]) -> Tensor:
     return x[:, [names.index(n) for n in wanted]]
 
 
-class ForecastTask(L.LightningModule):
+class ForecastModule(L.LightningModule):
     """Trains ``model`` with a latitude-weighted MSE on valid pixels (normalised units) and scores it per target
     variable × lead in physical units, next to persistence and hour-of-day climatology.
 
     Args:
-        model: a Forecaster: ``model(inputs, lead_hours, hour_of_day, day_of_year)`` → normalised predictions
-            [B, V_out, H, W] and ``model.normaliser.normalise/denormalise(x, names)``.
+        model: a forecaster: ``model(inputs, lead_hours, hour_of_day, day_of_year)`` → normalised predictions
+            [B, V_out, H, W], with ``model.normalise_targets`` / ``model.denormalise_targets`` between units.
         lat: latitudes [H] in degrees (the data module's grid).
         target_names: the model's output variables, in output-channel order.
         lead_hours: every lead that validation/test batches carry (metric buckets).
         climatology: HourlyClimatology; the data module's Climatology (``hours``, ``variables``, ``values``
             [n_hours, V, H, W]); or a mapping name → [n_hours, H, W]; physical units. None skips that baseline.
-        optim: optimisation settings.
+        optimization: optimiser, LR schedule and what the schedule monitors (:class:`Optimization`).
         climatology_hours: the hours of the climatology slices when ``climatology`` is a mapping (default 0..23).
         evaluation_dir: where the test epoch writes per-case errors and error maps (:mod:`aqnet.evaluation`);
             None records neither.
         lon: longitudes [W] in degrees, the coordinates of those error maps (grid indices when None).
-        lr_factor: ``(step, base_lr) -> factor`` on each group's schedule (fine-tune phases).
 
     Hyperparameters are not saved here: the model cannot be rebuilt from them and the CLI records the resolved
     config (sidecar YAML and MLflow params) itself; saving them too would only duplicate MLflow params.
@@ -65,18 +61,16 @@ class ForecastTask(L.LightningModule):
         target_names: Sequence[str],
         lead_hours: Sequence[float],
         climatology: HourlyClimatology | Climatology | Mapping[str, Any] | None = None,
-        optim: OptimConfig | None = None,
+        optimization: Optimization | None = None,
         climatology_hours: Sequence[float] | None = None,
         evaluation_dir: Path | str | None = None,
         lon: Tensor | Sequence[float] | None = None,
-        lr_factor: Callable[[int, float], float] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.target_names = tuple(target_names)
         self.lead_hours = tuple(float(x) for x in lead_hours)
-        self.optim_config = optim or OptimConfig()
-        self.lr_factor = lr_factor
+        self.optimization = optimization or Optimization()
         lat = torch.as_tensor(lat, dtype=torch.float32)
         self.loss_fn = LatWeightedMSE(lat)
         if isinstance(climatology, Mapping):
@@ -92,8 +86,6 @@ class ForecastTask(L.LightningModule):
         self.evaluation_dir = Path(evaluation_dir) if evaluation_dir is not None else None
         self.test_evaluation: TestEvaluation | None = None
         if self.evaluation_dir is not None:
-            from aqnet.evaluation.cases import TestEvaluation  # here: aqnet.evaluation imports aqnet.tasks
-
             self.test_evaluation = TestEvaluation(self.target_names, self.lead_hours, lat, lon, ("model", *baselines))
 
     # -- batches -------------------------------------------------------------------------------------------------
@@ -131,33 +123,19 @@ class ForecastTask(L.LightningModule):
         pred = self(batch)
         # under DDP each rank's loss is its share of the global loss, times the world size (see LatWeightedMSE):
         # the mean over ranks (sync_dist) is the global loss, the value a single process logs for the same batch
-        loss = self.loss_fn(pred, self.model.normaliser.normalise(targets, self.target_names), valid)
+        loss = self.loss_fn(pred, self.model.normalise_targets(targets), valid)
         bs = targets.shape[0]
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=bs, sync_dist=True)
-        self._log_physics(bs)
+        log_physics_parameters(self, self.model, bs)
         return loss
-
-    def _log_physics(self, batch_size: int) -> None:
-        """``physics/alpha`` (and ``physics/beta`` when learned): the mean over parameters of that name; each one
-        by full name as well when there are several."""
-        for short, pattern in (("alpha", _ALPHA_RE), ("beta", _BETA_RE)):
-            params = [(n, p) for n, p in self.model.named_parameters() if pattern.search(n)]
-            if not params:
-                continue
-            values = {n: p.detach().float().mean() for n, p in params}
-            mean = torch.stack(list(values.values())).mean()
-            self.log(f"physics/{short}", mean, on_step=True, on_epoch=False, batch_size=batch_size)
-            if len(values) > 1:
-                for n, v in values.items():
-                    self.log(f"physics/{n}", v, on_step=True, on_epoch=False, batch_size=batch_size)
 
     # -- evaluation ------------------------------------------------------------------------------------------------
     def _evaluate(self, batch: Any, metrics: ForecastMetrics, split: str) -> Tensor:
         targets, valid = self._targets(batch)
         pred = self(batch)
-        num, den = self.loss_fn.terms(pred, self.model.normaliser.normalise(targets, self.target_names), valid)
+        num, den = self.loss_fn.terms(pred, self.model.normalise_targets(targets), valid)
         metrics.update_loss(num, den)  # pooled over the epoch: the DDP-safe way to get {split}/loss
-        physical = self.model.normaliser.denormalise(pred, self.target_names)
+        physical = self.model.denormalise_targets(pred)
         lead = batch.lead_hours
         self._score(metrics, split, batch, "model", physical, targets, valid)
         pers, available = persistence(batch.inputs, batch.input_names, self.target_names)
@@ -201,13 +179,4 @@ class ForecastTask(L.LightningModule):
 
     # -- optimisation ----------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
-        cfg = self.optim_config
-        optimizer = build_optimizer(self.model, cfg)
-        max_steps = cfg.max_steps
-        if max_steps is None or max_steps <= 0:
-            max_steps = int(self.trainer.estimated_stepping_batches)
-        scheduler = build_scheduler(optimizer, cfg.warmup_steps, max_steps, cfg.min_lr_ratio, self.lr_factor)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1, "name": "lr"},
-        }
+        return self.optimization.configure(self, self.model)

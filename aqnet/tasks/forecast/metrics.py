@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from aqnet.tasks.losses import latitude_weights
+from aqnet.evaluation.weights import latitude_weights
 
 SCORES: tuple[str, ...] = ("rmse", "mae", "bias")
 MODEL = "model"  # the source whose names carry no prefix

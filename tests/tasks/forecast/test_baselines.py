@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from aqnet.tasks.baselines import HourlyClimatology, nearest_hour_index, persistence, valid_hour_of_day
+from aqnet.tasks.forecast.baselines import HourlyClimatology, nearest_hour_index, persistence, valid_hour_of_day
 
 
 def _epoch(hour: int) -> int:

@@ -1,4 +1,4 @@
-"""ForecastTask's test loop over any split, with the same scores inside named region masks.
+"""ForecastModule's test loop over any split, with the same scores inside named region masks.
 
 Region metrics are plain :class:`ForecastMetrics` updated with ``valid & region``, so they are pooled exactly like
 the grid's (area-weighted over valid pixels of all samples) and named ``{split}/{region}/...`` by the same code.
@@ -11,8 +11,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from aqnet.tasks.forecast import ForecastTask
-from aqnet.tasks.metrics import ForecastMetrics
+from aqnet.tasks.forecast.metrics import ForecastMetrics
+from aqnet.tasks.forecast.module import ForecastModule
 
 
 class RegionalMetrics(ForecastMetrics):
@@ -50,8 +50,8 @@ class RegionalMetrics(ForecastMetrics):
             metrics.reset()
 
 
-class EvaluationTask(ForecastTask):
-    """ForecastTask whose test loop scores any split (named ``split``) with region metrics too."""
+class EvaluationModule(ForecastModule):
+    """ForecastModule whose test loop scores any split (named ``split``) with region metrics too."""
 
     def __init__(
         self,

@@ -11,7 +11,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from aqnet.tasks.losses import LatWeightedMSE, latitude_weights
+from aqnet.evaluation.weights import latitude_weights
+from aqnet.tasks.forecast.losses import LatWeightedMSE
 
 LAT = torch.tensor([0.0, 60.0])  # cos = 1, 0.5 → mean 0.75 → w = 4/3, 2/3
 

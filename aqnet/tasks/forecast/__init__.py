@@ -1,0 +1,132 @@
+"""``task=forecast``: pollutant fields at fixed leads from the state at init time (the default task).
+
+One sample is (inputs at init, targets at init + lead, lead); the model's outputs are the target fields, trained
+with a latitude-weighted MSE in normalised units and scored per target × lead in physical units beside the
+persistence and hour-of-day climatology baselines (:mod:`aqnet.tasks.forecast.module`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from aqnet.errors import ConfigError
+from aqnet.tasks.base import ModelIO, Task
+from aqnet.variables import LEAD_HOURS, POLLUTANTS
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+    from rich.console import RenderableType
+
+    from aqnet.data.datamodule import AirQualityDataModule
+    from aqnet.finetune.phases import PhasePlan
+    from aqnet.tasks.forecast.module import ForecastModule
+
+SCORES = ("rmse", "mae", "bias")
+BASELINES = ("persistence", "climatology")
+
+
+@dataclass
+class Forecast(Task):
+    """Forecast ``targets`` at every lead of ``lead_hours`` (hours after the init time)."""
+
+    _target_: str = "aqnet.tasks.forecast.module.ForecastModule"
+    name: str = "forecast"
+    targets: list[str] = field(default_factory=lambda: list(POLLUTANTS))
+    lead_hours: list[int] = field(default_factory=lambda: list(LEAD_HOURS))
+
+    architecture_keys: ClassVar[tuple[str, ...]] = ("targets",)  # the head's output channels
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            raise ConfigError("task.targets is empty; name at least one target variable")
+        if len(set(self.targets)) != len(self.targets):
+            raise ConfigError(f"task.targets has duplicates: {list(self.targets)}")
+        if not self.lead_hours or any(h <= 0 for h in self.lead_hours):
+            raise ConfigError(f"task.lead_hours={list(self.lead_hours)} must be a non-empty list of positive hours")
+
+    # -- building a run -------------------------------------------------------------------------------------------
+    def datamodule(self, cfg: DictConfig, store: Path) -> AirQualityDataModule:
+        from aqnet.data.datamodule import AirQualityDataModule
+
+        return AirQualityDataModule.from_config(cfg, store, self.targets, self.lead_hours)
+
+    def check(self, cfg: DictConfig) -> None:
+        from aqnet.variables import VARIABLES
+
+        unknown = [v for v in self.targets if v not in VARIABLES]
+        if unknown:
+            raise ConfigError(f"task.targets names unknown variables {unknown}; known: {list(VARIABLES)}")
+        missing = [t for t in self.targets if t not in cfg.data.inputs]
+        if missing:
+            raise ConfigError(
+                f"task.targets {missing} are not among data.inputs; a target must also be an input "
+                "(its value at init time feeds the model and the persistence baseline)"
+            )
+
+    def model_io(self, cfg: DictConfig, datamodule: AirQualityDataModule) -> ModelIO:
+        from omegaconf import OmegaConf
+
+        return ModelIO(
+            inputs=tuple(cfg.data.inputs),
+            outputs=tuple(self.targets),
+            grid_shape=datamodule.grid_shape,
+            statistics=datamodule.statistics,
+            transforms=OmegaConf.to_object(cfg.data).input_transforms(),  # type: ignore[union-attr]
+            climatology=datamodule.climatology,
+        )
+
+    def module(
+        self,
+        cfg: DictConfig,
+        model: Any,
+        datamodule: AirQualityDataModule,
+        run_dir: Path | None = None,
+        phases: PhasePlan | None = None,
+    ) -> ForecastModule:
+        from hydra.utils import get_class
+
+        from aqnet.training.optim import optimization
+
+        module_class = get_class(self._target_)
+        return module_class(
+            model=model,
+            lat=datamodule.lat,
+            target_names=list(self.targets),
+            lead_hours=list(self.lead_hours),
+            climatology=datamodule.climatology,
+            optimization=optimization(cfg, self, model, phases),
+            evaluation_dir=run_dir / "evaluation" if run_dir is not None else None,
+            lon=datamodule.lon,
+        )
+
+    # -- metrics ----------------------------------------------------------------------------------------------------
+    def metric_names(self, split: str) -> list[str]:
+        from aqnet.tasks.forecast.metrics import metric_name
+
+        names = [f"{split}/loss"]
+        for source in ("model", *BASELINES):
+            for score in SCORES:
+                names += [metric_name(split, score, v, h, source) for v in self.targets for h in self.lead_hours]
+        return names
+
+    def higher_is_better(self, metric: str) -> bool:
+        return "/skill_" in metric or metric.startswith("skill_")
+
+    def report(self, metrics: Mapping[str, float], split: str = "test") -> RenderableType:
+        from aqnet.tasks.forecast.report import format_results_table
+
+        return format_results_table(metrics, split=split)
+
+    # -- finished runs ------------------------------------------------------------------------------------------------
+    def evaluate(self, run: Any, **options: Any) -> Any:
+        from aqnet.inference.evaluate import evaluate_forecast
+
+        return evaluate_forecast(run, **options)
+
+    def predict(self, run: Any, **options: Any) -> Any:
+        from aqnet.inference.predict import predict_forecast
+
+        return predict_forecast(run, **options)
