@@ -40,7 +40,7 @@ def _app(cfg: DictConfig) -> None:
 
 
 def main() -> int:
-    return run_hydra_app(_app)
+    return run_hydra_app(_app, "predict")
 
 
 if __name__ == "__main__":

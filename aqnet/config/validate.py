@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from aqnet.config.schema import RunConfig
 from aqnet.errors import ConfigError
@@ -29,7 +29,7 @@ def validate_config(cfg: DictConfig) -> RunConfig:
         not OmegaConf.is_missing(cfg.data, "path"),
         "data=zarr needs the store's location: add data.path=/path/to/store.zarr",
     )
-    run: RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]  # every node checks its own fields
+    run = typed(cfg)  # every node checks its own fields
     run.task.check(cfg)
     run.task.check_monitor()
     run.model.check(cfg)
@@ -42,6 +42,15 @@ def validate_config(cfg: DictConfig) -> RunConfig:
             "+callbacks.lr._target_=lightning.pytorch.callbacks.LearningRateMonitor",
         )
     return run
+
+
+def typed(cfg: DictConfig) -> RunConfig:
+    """The config as its typed objects (each dataclass's ``__post_init__`` runs); a ``hydra`` node is left out."""
+    if "hydra" in cfg:  # a launcher callback sees the config with Hydra's own settings
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return OmegaConf.to_object(cfg)  # type: ignore[return-value]
 
 
 def _validate_trainer(run: RunConfig) -> None:
