@@ -97,7 +97,8 @@ def model(
     img: tuple[int, int] = IMG,
     depth: int = 1,
 ) -> Forecaster:
-    return Forecaster(inputs, targets, img, P, BackboneConfig(embed_dim=D, depth=depth, decoder_depth=1, num_heads=2, drop_path=0.0, drop_rate=0.0), embed=embed)
+    backbone = BackboneConfig(embed_dim=D, depth=depth, decoder_depth=1, num_heads=2, drop_path=0.0, drop_rate=0.0)
+    return Forecaster(inputs, targets, img, P, backbone, embed=embed)
 
 
 def token_weight(m: Forecaster, name: str) -> Tensor:
