@@ -1,22 +1,25 @@
 """Test-time evaluation files beyond the pooled metrics: per-case errors and per-pixel error maps.
 
-This module holds the file formats (pandas/xarray only, so ``aqnet-compare`` reads them without importing torch);
-:mod:`aqnet.evaluation.cases` holds the torchmetrics that record them during the test epoch
-(``CaseErrors``, ``ErrorMaps``, ``TestEvaluation`` are importable from here too, lazily).
+The file formats live in :mod:`aqnet.evaluation.files` (pandas/xarray only, so ``aqnet-compare`` reads them
+without importing torch); :mod:`aqnet.evaluation.cases` holds the torchmetrics that record them during the test
+epoch (``CaseErrors``, ``ErrorMaps``, ``TestEvaluation`` are importable from here too, lazily).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
-import xarray as xr
+from aqnet.evaluation.files import (
+    CASE_COLUMNS,
+    CASES_FILE,
+    MAPS_FILE,
+    SOURCES,
+    read_cases,
+    read_maps,
+    write_cases,
+    write_maps,
+)
 
-SOURCES: tuple[str, ...] = ("model", "persistence", "climatology")
-CASES_FILE = "test_cases.csv"
-MAPS_FILE = "test_error_maps.nc"
-CASE_COLUMNS: tuple[str, ...] = ("init_time", "lead_hours", "variable", "source", "sse", "weight", "rmse")
 _LAZY = ("CaseErrors", "ErrorMaps", "TestEvaluation")
 
 __all__ = [
@@ -38,36 +41,3 @@ def __getattr__(name: str) -> Any:
 
         return getattr(cases, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def write_cases(frame: pd.DataFrame, path: Path) -> Path:
-    """The cases table as CSV, init times in ISO 8601 UTC (``2018-01-01T00:00:00Z``)."""
-    out = frame[list(CASE_COLUMNS)].copy()
-    out["init_time"] = pd.to_datetime(out["init_time"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    out.to_csv(path, index=False, float_format="%.10g")
-    return Path(path)
-
-
-def read_cases(path: Path) -> pd.DataFrame:
-    """A ``test_cases.csv`` back as a frame with tz-aware UTC ``init_time``."""
-    frame = pd.read_csv(path)
-    missing = [c for c in CASE_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path} lacks columns {missing}")
-    frame["init_time"] = pd.to_datetime(frame["init_time"], utc=True)
-    return frame
-
-
-def write_maps(maps: xr.Dataset, path: Path) -> Path:
-    """The error maps as netCDF4 (compressed); written to a temporary sibling first."""
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    encoding = {name: {"zlib": True, "complevel": 4} for name in maps.data_vars}
-    maps.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
-    tmp.replace(path)
-    return Path(path)
-
-
-def read_maps(path: Path) -> xr.Dataset:
-    """A ``test_error_maps.nc`` loaded into memory (the file is closed on return)."""
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        return ds.load()

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from aqnet.evaluation import CASE_COLUMNS, CASES_FILE, MAPS_FILE, SOURCES, write_cases, write_maps
+from aqnet.evaluation.files import CASE_COLUMNS, CASES_FILE, MAPS_FILE, SOURCES, write_cases, write_maps
 from aqnet.evaluation.weights import latitude_weights
 from aqnet.variables import VARIABLES
 
