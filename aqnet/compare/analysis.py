@@ -1,33 +1,27 @@
-"""Tables and tests of ``aqnet-compare``, pure pandas/numpy over loaded data (statistics from :mod:`.stats`).
+"""Tables and tests of ``aqnet-compare``, pure pandas/numpy over loaded data (statistics from :mod:`.stats` and
+:mod:`.serial`).
 
 Inputs: a runs frame (one row per finished run: ``group``, ``seed``, one column per metric) and, for the case-level
 test, a cases frame (``run_id``, ``group``, ``init_time``, ``lead_hours``, ``variable``, ``sse``, ``weight``; model
-source only). Every difference is candidate − baseline, so for an error metric a negative value favours the candidate.
+source only). A comparison is a pair (group, reference): each group against the baseline group that matches its other
+keys (:func:`baseline_pairs`), or any two groups picked by selectors (:func:`explicit_pairs`). Every difference is
+group − reference, so for an error metric a negative value favours the group.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from aqnet.compare import stats
+from aqnet.compare import direction, serial, stats
 
 RMSE_RE = re.compile(r"^test/rmse_(?P<var>[a-z0-9]+)_(?P<lead>[0-9.]+)h$")
 P_COLUMNS: tuple[str, ...] = ("p_seed", "p_boot", "p_dm")
 NOT_APPLICABLE = "n/a"  # a grouping key the run's config option does not have (physics_bias.direction of none)
-
-
-def direction(metric: str) -> str:
-    """How to pick the best group: "max" for skill, "abs" (closest to 0) for bias, else "min" (errors, losses)."""
-    name = metric.rsplit("/", 1)[-1]
-    if "skill" in name:
-        return "max"
-    return "abs" if name.startswith("bias_") or "_bias_" in name else "min"
 
 
 def summary_table(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
@@ -45,38 +39,20 @@ def summary_table(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     table["note"] = np.select([table["n"] == 0, table["n"] == 1], ["not logged", "one run: no std"], "")
     table["best"] = False
     for metric, part in table.groupby("metric", sort=False):
-        score = part["mean"].abs() if direction(metric) == "abs" else part["mean"]
-        score = -score if direction(metric) == "max" else score
+        score = direction.badness(metric, part["mean"])
         if score.notna().any() and len(part) > 1:
             table.loc[score.idxmin(), "best"] = True
     return table
 
 
-def baseline_pairs(runs: pd.DataFrame, labels: Sequence[str], baseline: str) -> dict[str, str]:
-    """Candidate group → its baseline group: the first key set to ``baseline``, every other key unchanged.
-
-    A key the baseline's option lacks (:data:`NOT_APPLICABLE`, e.g. ``physics_bias.direction`` of
-    ``physics_bias=none``) matches any value, so every TopoFlow variant is compared with the one plain baseline; an
-    exact match is preferred when there is one.
-    """
-    groups = runs.drop_duplicates("group").set_index("group")[list(labels)].astype(str)
-    bases = groups[groups.iloc[:, 0] == baseline].iloc[:, 1:]
-    pairs = {}
-    for group, values in groups.iterrows():
-        if values.iloc[0] == baseline:
-            continue
-        exact = (bases == values.iloc[1:]).all(axis=1)
-        fits = ((bases == values.iloc[1:]) | (bases == NOT_APPLICABLE)).all(axis=1)
-        match = bases[exact] if exact.any() else bases[fits]
-        if len(match):
-            pairs[str(group)] = str(match.index[0])
-    return pairs
+Pair = tuple[str, str]  # (group, reference)
 
 
-def seed_comparisons(runs: pd.DataFrame, metrics: Sequence[str], pairs: Mapping[str, str]) -> pd.DataFrame:
-    """Per pair and metric: paired t over seeds when both groups ran the same seeds once each, Welch otherwise."""
+def seed_comparisons(runs: pd.DataFrame, metrics: Sequence[str], pairs: Sequence[Pair]) -> pd.DataFrame:
+    """Per pair and metric: paired t over seeds when both groups ran the same seeds once each, Welch otherwise;
+    ``better`` names the arm whose mean is better by the metric's :func:`~aqnet.compare.direction.direction`."""
     rows = []
-    for group, base in pairs.items():
+    for group, base in pairs:
         cand_runs, base_runs = runs[runs["group"] == group], runs[runs["group"] == base]
         for metric in metrics:
             c = cand_runs[["seed", metric]].dropna()
@@ -96,9 +72,12 @@ def seed_comparisons(runs: pd.DataFrame, metrics: Sequence[str], pairs: Mapping[
             note = (
                 "" if math.isfinite(d.p_value) else "no seed-level test: " + ("no spread" if enough else "too few runs")
             )
+            means = float(c[metric].mean()), float(b[metric].mean())
+            row.update(mean=means[0], mean_baseline=means[1], better=direction.better(metric, *means))
             row.update(diff=d.mean, ci_low=d.ci_low, ci_high=d.ci_high, p_seed=d.p_value, n_seed=d.n)
             rows.append({**row, "method": d.method, "note": note})
-    columns = ["group", "baseline", "metric", "diff", "ci_low", "ci_high", "p_seed", "n_seed", "method", "note"]
+    columns = ["group", "baseline", "metric", "mean", "mean_baseline", "better", "diff", "ci_low", "ci_high"]
+    columns += ["p_seed", "n_seed", "method", "note"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -113,35 +92,39 @@ def case_losses(cases: pd.DataFrame) -> pd.DataFrame:
     return per_run.groupby(keys, as_index=False).agg(loss=("loss", "mean"), n_runs=("run_id", "nunique"))
 
 
+def _spacing_hours(init_times: pd.Series) -> float:
+    """The init-time step: the median positive gap between consecutive cases (NaN when all times are equal)."""
+    seconds = ((init_times - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
+    steps = np.diff(seconds)
+    return float(np.median(steps[steps > 0])) / 3600 if (steps > 0).any() else math.nan
+
+
 def _case_test(diff_frame: pd.DataFrame, lead: float, n_boot: int, seed: int) -> dict[str, object]:
-    """Block bootstrap and Diebold–Mariano on one paired, init-time ordered series."""
+    """Block bootstrap and Diebold–Mariano on one paired, init-time ordered series, their windows in cases at least
+    the lead plus one day at the store's init step."""
     frame = diff_frame.sort_values("init_time")
     t = len(frame)
     out: dict[str, object] = {"n_cases": t, "case_diff": float(frame["d"].mean()) if t else math.nan}
     if t < 3:
         return {**out, "case_note": f"{t} paired case(s): too few for a case-level test"}
-    seconds = ((frame["init_time"] - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
-    steps = np.diff(seconds)
-    spacing_h = float(np.median(steps[steps > 0])) / 3600 if (steps > 0).any() else math.nan
+    spacing_h = _spacing_hours(frame["init_time"])
     if not spacing_h > 0:
         return {**out, "case_note": "repeated init times: no spacing to infer"}
-    block = stats.block_length_for(t, 24.0 / spacing_h)
-    horizon = max(1, math.ceil(lead / spacing_h - 1e-9))
+    horizon, floor = serial.horizon_cases(lead, spacing_h), serial.dependence_floor(lead, spacing_h)
     notes = []
     if horizon >= t:
         notes.append(f"DM horizon {horizon} capped at {t - 1}")
         horizon = t - 1
-    boot = stats.moving_block_bootstrap(frame["d"].to_numpy(), block, n_boot=n_boot, seed=seed)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dm = stats.diebold_mariano(frame["cand"].to_numpy(), frame["base"].to_numpy(), horizon=horizon)
-    if any(issubclass(w.category, RuntimeWarning) for w in caught):
-        notes.append("DM fell back to lag-0 variance")
+    boot = serial.circular_block_bootstrap(frame["d"].to_numpy(), min_block=floor, n_boot=n_boot, seed=seed)
+    dm = serial.diebold_mariano(frame["cand"].to_numpy(), frame["base"].to_numpy(), horizon, min_bandwidth=floor)
+    if floor > min(boot.window, dm.window):
+        notes.append(f"{t} cases: windows shorter than the lead plus one day ({floor} cases)")
     return {
         **out,
         "spacing_h": spacing_h,
-        "block_length": block,
         "horizon": horizon,
+        "block_length": boot.window,
+        "dm_bandwidth": dm.window,
         "boot_low": boot.ci_low,
         "boot_high": boot.ci_high,
         "p_boot": boot.p_value,
@@ -153,13 +136,13 @@ def _case_test(diff_frame: pd.DataFrame, lead: float, n_boot: int, seed: int) ->
 
 
 def case_comparisons(
-    losses: pd.DataFrame | None, metrics: Sequence[str], pairs: Mapping[str, str], n_boot: int = 2000, seed: int = 0
+    losses: pd.DataFrame | None, metrics: Sequence[str], pairs: Sequence[Pair], n_boot: int = 2000, seed: int = 0
 ) -> pd.DataFrame:
     """Per pair and test/rmse_{var}_{lead}h metric: the per-case MSE difference series and its two tests."""
     rows = []
     if losses is None or losses.empty:
         losses = pd.DataFrame({"group": [], "variable": [], "lead_hours": [], "init_time": [], "loss": []})
-    for group, base in pairs.items():
+    for group, base in pairs:
         for metric in metrics:
             m = RMSE_RE.match(metric)
             if not m:
@@ -176,19 +159,20 @@ def case_comparisons(
                 rows.append({**row, "n_cases": 0, "case_note": reason})
                 continue
             rows.append({**row, **_case_test(paired, lead, n_boot, seed)})
-    columns = ["group", "baseline", "metric", "n_cases", "spacing_h", "block_length", "horizon", "case_diff"]
+    columns = ["group", "baseline", "metric", "n_cases", "spacing_h", "horizon", "block_length", "dm_bandwidth"]
+    columns += ["case_diff"]
     columns += ["boot_low", "boot_high", "p_boot", "dm_low", "dm_high", "p_dm", "case_note"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def correct(table: pd.DataFrame, method: stats.AdjustMethod = "holm") -> pd.DataFrame:
-    """Adds ``<p>_adj`` for each p column: adjusted within each candidate group's family of metrics."""
+    """Adds ``<p>_adj`` for each p column: adjusted within each comparison's (group, reference) family of metrics."""
     table = table.copy()
     for column in P_COLUMNS:
         if column not in table:
             continue
         table[f"{column}_adj"] = np.nan
-        for _, part in table.groupby("group", sort=False):
+        for _, part in table.groupby(["group", "baseline"], sort=False):
             table.loc[part.index, f"{column}_adj"] = stats.adjust(part[column].to_numpy(dtype=float), method)
     return table
 
@@ -196,12 +180,12 @@ def correct(table: pd.DataFrame, method: stats.AdjustMethod = "holm") -> pd.Data
 def comparisons(
     runs: pd.DataFrame,
     metrics: Sequence[str],
-    pairs: Mapping[str, str],
+    pairs: Sequence[Pair],
     losses: pd.DataFrame | None,
     method: stats.AdjustMethod = "holm",
     n_boot: int = 2000,
 ) -> pd.DataFrame:
-    """Seed-level and case-level tests side by side, one row per (candidate group, metric), p-values adjusted."""
+    """Seed-level and case-level tests side by side, one row per (pair, metric), p-values adjusted."""
     seeds = seed_comparisons(runs, metrics, pairs)
     cases = case_comparisons(losses, metrics, pairs, n_boot=n_boot)
     table = seeds.merge(cases, on=["group", "baseline", "metric"], how="left")

@@ -2,6 +2,8 @@
 
 aqnet-compare --sweep ID --by physics_bias --baseline none
 aqnet-compare --mlflow-experiment NAME --by physics_bias --by embed --metric test/rmse_pm25_24h --correction bh
+aqnet-compare --mlflow-experiment NAME --by physics_bias --by physics_bias.control --pair topoflow,control=None \
+    topoflow,control=shuffled_elevation
 """
 
 from __future__ import annotations
@@ -38,7 +40,18 @@ def _parser() -> argparse.ArgumentParser:
         "--by", action="append", required=True, metavar="KEY", help="group by a config group or a param (repeatable)"
     )
     p.add_argument("--metric", action="append", metavar="NAME", help="default: every test/rmse_<pollutant>_<lead>h")
-    p.add_argument("--baseline", metavar="VALUE", help="value of the first --by key to compare against (default: none)")
+    against = p.add_mutually_exclusive_group()
+    against.add_argument(
+        "--baseline", metavar="VALUE", help="value of the first --by key to compare every group against (default: none)"
+    )
+    against.add_argument(
+        "--pair",
+        nargs=2,
+        action="append",
+        metavar=("GROUP", "REFERENCE"),
+        help="compare two groups directly, each a value of the first --by key or key=value[,key=value] "
+        "(repeatable; instead of --baseline)",
+    )
     p.add_argument("--out", type=Path, metavar="DIR", help="default: <root>/comparisons/<name>")
     p.add_argument("--tracking-uri", metavar="URI", help="default: sqlite:///<root>/mlflow.db")
     p.add_argument("--correction", choices=("holm", "bh", "none"), default="holm", help="p-value adjustment")
@@ -47,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         "--map-group",
         action="append",
         metavar="SPEC",
-        help="map only this group against its baseline: a value of the first --by key, or key=value[,key=value] "
+        help="map only this group against its reference: a value of the first --by key, or key=value[,key=value] "
         "(repeatable; default: every compared group)",
     )
     p.add_argument("--map-lead", type=float, default=24.0, metavar="HOURS", help="lead of the map (default 24)")
@@ -60,6 +73,22 @@ def _baseline(frame: pd.DataFrame, label: str, wanted: str | None) -> str:
     if wanted is not None and wanted not in values:
         raise AqnetError(f"--baseline {wanted!r} is not a value of {label}; the runs have: {', '.join(values)}")
     return wanted if wanted is not None else ("none" if "none" in values else values[0])
+
+
+def _pairs(
+    loaded: runs.LoadedRuns, args: argparse.Namespace, warn: list[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], str]:
+    """The (group, reference) pairs to test, and how they were chosen (for the header)."""
+    from aqnet.compare import pairs
+
+    if args.pair:
+        chosen = pairs.explicit_pairs(loaded.runs, loaded.labels, args.pair)
+        return chosen, "; ".join(f"{group} vs {reference}" for group, reference in chosen)
+    base_value = _baseline(loaded.runs, loaded.labels[0], args.baseline)
+    chosen = pairs.baseline_pairs(loaded.runs, loaded.labels, base_value)
+    if not chosen:
+        warn.append(("no comparison", f"no group differs from {loaded.labels[0]}={base_value} in that key alone"))
+    return chosen, f"each group vs {loaded.labels[0]}={base_value}"
 
 
 def _warnings(loaded: runs.LoadedRuns, metrics: list[str], summary: pd.DataFrame) -> list[tuple[str, str]]:
@@ -94,7 +123,7 @@ def _case_losses(loaded: runs.LoadedRuns, tmp: Path, warn: list[tuple[str, str]]
 def _figures(
     loaded: runs.LoadedRuns,
     metrics: list[str],
-    pairs: dict[str, str],
+    chosen: list[tuple[str, str]],
     comp: pd.DataFrame,
     args: argparse.Namespace,
     dirs: tuple[Path, Path],
@@ -112,16 +141,13 @@ def _figures(
             runs.metric_history(loaded.uri, ids, "val/loss"), groups, out / "learning_curves.png"
         ),
         "Test RMSE by lead": plots.rmse_by_lead(loaded.runs, metrics, out / "rmse_by_lead.png"),
-        "Difference from the baseline by lead": plots.difference_by_lead(
+        "Difference from the reference by lead": plots.difference_by_lead(
             comp, sorted(set(groups.values())), out / "difference_by_lead.png"
         ),
         "α per run": plots.alpha_trajectories(
             runs.metric_history(loaded.uri, ids, "physics/alpha"), groups, out / "alpha.png"
         ),
     }
-    chosen = maps.select_pairs(loaded.runs, loaded.labels, pairs, args.map_group)
-    if pairs and not chosen:
-        warn.append(("no map", f"no compared group matches --map-group {' '.join(args.map_group)}"))
     drawn, regions = maps.difference_maps(loaded, chosen, args.map_lead, dirs, warn)
     figures = {title: path for title, path in made.items() if path is not None}
     return figures | drawn, regions
@@ -138,6 +164,7 @@ def _main() -> None:
     if args.n_boot < 1:
         raise AqnetError(f"--n-boot must be >= 1, got {args.n_boot}")
     from aqnet.compare import analysis, report, runs
+    from aqnet.compare.pairs import select_pairs
 
     root = args.root.expanduser().resolve() if args.root else default_root()
     uri = args.tracking_uri or runs.default_uri(root)
@@ -145,16 +172,16 @@ def _main() -> None:
     metrics = runs.select_metrics(loaded.runs, args.metric)
     summary = analysis.summary_table(loaded.runs, metrics)
     warn = _warnings(loaded, metrics, summary)
-    base_value = _baseline(loaded.runs, loaded.labels[0], args.baseline)
-    pairs = analysis.baseline_pairs(loaded.runs, loaded.labels, base_value)
-    if not pairs:
-        warn.append(("no comparison", f"no group differs from {loaded.labels[0]}={base_value} in that key alone"))
+    pairs, compared = _pairs(loaded, args, warn)
+    mapped = select_pairs(loaded.runs, loaded.labels, pairs, args.map_group)  # a bad selector fails before compute
+    if pairs and not mapped:
+        warn.append(("no map", f"no compared group matches --map-group {' '.join(args.map_group)}"))
     out = (args.out or _default_out(root, args)).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="aqnet-compare-") as tmp:
         losses = _case_losses(loaded, Path(tmp), warn) if pairs else None
         comp = analysis.comparisons(loaded.runs, metrics, pairs, losses, args.correction, args.n_boot)
-        figures, regions = _figures(loaded, metrics, pairs, comp, args, (out, Path(tmp)), warn)
+        figures, regions = _figures(loaded, metrics, mapped, comp, args, (out, Path(tmp)), warn)
     n_tests = len(metrics)
     note = report.correction_line(args.correction, n_tests)
     meta = {
@@ -162,9 +189,10 @@ def _main() -> None:
         "store": uri,
         "runs": f"{len(loaded.runs)} finished, {len(loaded.excluded)} left out",
         "grouped by": ", ".join(f"{lab} (param {key})" for lab, key in zip(loaded.labels, loaded.keys, strict=True)),
-        "baseline": f"{loaded.labels[0]}={base_value}",
+        "compared": compared,
         "correction": report.CORRECTIONS[args.correction],
-        "case-level tests": f"circular block bootstrap ({args.n_boot} resamples) and Diebold–Mariano on per-case MSE",
+        "case-level tests": f"studentized circular block bootstrap ({args.n_boot} resamples) and Diebold–Mariano "
+        "(prewhitened Newey–West) on per-case MSE, windows chosen from the data, at least the lead plus one day",
     }
     warn_frame = report.warnings_frame(warn)
     comparison = report.Comparison(meta, summary, comp, warn_frame, note, figures, regions, args.map_lead)
@@ -177,17 +205,17 @@ def _print(c: report.Comparison, written: list[Path]) -> None:
     from aqnet.compare import report
 
     console = Console(width=None if sys.stdout.isatty() else 200)
-    console.print(f"[bold]aqnet-compare[/]  {c.meta['runs']}; baseline {c.meta['baseline']}; store {c.meta['store']}")
+    console.print(f"[bold]aqnet-compare[/]  {c.meta['runs']}; {c.meta['compared']}; store {c.meta['store']}")
     console.print(
         report.rich_table(report.summary_wide(c.summary), "test metrics by group: mean ± std (n); ★ best", "metric")
     )
     view = report.comparison_view(c.comp)
-    for group, part in view.groupby("group", sort=False):
-        title = f"{group} vs {part['vs'].iloc[0]}"
+    for (group, reference), part in view.groupby(["group", "vs"], sort=False):
+        title = f"{group} vs {reference}"
         console.print(report.rich_table(part.drop(columns=["group", "vs"]).set_index("metric"), title, "metric"))
     console.print(c.note)
-    for group, part in report.regions_view(c.regions).groupby("group", sort=False):
-        title = f"Δ test RMSE by region, lead {c.map_lead:g} h: {group} − {part['vs'].iloc[0]}"
+    for (group, reference), part in report.regions_view(c.regions).groupby(["group", "vs"], sort=False):
+        title = f"Δ test RMSE by region, lead {c.map_lead:g} h: {group} − {reference}"
         console.print(report.rich_table(part.drop(columns=["group", "vs"]).set_index("region"), title, "region"))
     if not c.warn.empty:
         console.print(report.rich_table(c.warn.set_index("warning"), "warnings", "warning"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ import xarray as xr
 import yaml
 
 from aqnet.compare import runs
-from aqnet.errors import AqnetError
+from aqnet.compare.pairs import Pair
 
 Box = tuple[str, tuple[float, float], tuple[float, float]]  # (name, (lat0, lat1), (lon0, lon1)) in degrees
 REGION_COLUMNS = ["group", "baseline", "lead_hours", "variable", "region", "rmse", "rmse_baseline", "diff", "diff_pct"]
@@ -34,31 +34,6 @@ def default_boxes() -> list[Box]:
 
     text = (importlib.resources.files("aqnet.conf") / "eval.yaml").read_text(encoding="utf-8")
     return [r.box for r in parse_regions(yaml.safe_load(text).get("regions"))]
-
-
-def select_pairs(
-    groups: pd.DataFrame, labels: Sequence[str], pairs: Mapping[str, str], specs: Sequence[str] | None
-) -> list[tuple[str, str]]:
-    """The (candidate, baseline) pairs to map: every pair, or those whose candidate matches one of ``specs``.
-
-    A spec is a value of the first ``--by`` key (``topoflow``) or ``key=value`` items joined by commas
-    (``physics_bias=topoflow,physics_bias.direction=receptor_higher``); keys are the ``--by`` keys as typed.
-    """
-    if not specs:
-        return list(pairs.items())
-    values = groups.drop_duplicates("group").set_index("group")[list(labels)].astype(str)
-    chosen = []
-    for spec in specs:
-        wanted = {}
-        for item in spec.split(","):
-            key, sep, value = item.strip().rpartition("=")
-            key = key if sep else labels[0]
-            if key not in labels:
-                raise AqnetError(f"--map-group {spec!r}: {key!r} is not a --by key ({', '.join(labels)})")
-            wanted[key] = value
-        match = (values[list(wanted)] == pd.Series(wanted)).all(axis=1)
-        chosen += [(g, pairs[g]) for g in values.index[match] if g in pairs and (g, pairs[g]) not in chosen]
-    return chosen
 
 
 def group_mse(maps: Sequence[xr.Dataset], lead: float) -> xr.DataArray:
@@ -123,7 +98,7 @@ def slug(group: str) -> str:
 
 def difference_maps(
     loaded: runs.LoadedRuns,
-    chosen: Sequence[tuple[str, str]],
+    chosen: Sequence[Pair],
     lead: float,
     dirs: tuple[Path, Path],
     warn: list[tuple[str, str]],
@@ -140,6 +115,7 @@ def difference_maps(
     files = runs.download_evaluation(loaded.uri, members, MAPS_FILE, tmp)
     maps = {g: [read_maps(files[r]) for r in members if r in files and groups[r] == g] for g in wanted}
     boxes, figures, tables = default_boxes(), {}, []
+    once = [group for group, _ in chosen]
     for group, base in chosen:
         leads = {float(x) for m in maps[group] + maps[base] for x in m["lead_hours"].values}
         if not maps[group] or not maps[base]:
@@ -150,7 +126,8 @@ def difference_maps(
             continue
         candidate, baseline = group_mse(maps[group], lead), group_mse(maps[base], lead)
         elevation_m = _elevation(tuple(candidate["lat"].values), tuple(candidate["lon"].values))
-        path = out / f"rmse_difference_map_{slug(group)}.png"
+        name = slug(group) if once.count(group) == 1 else f"{slug(group)}_vs_{slug(base)}"  # a group vs two references
+        path = out / f"rmse_difference_map_{name}.png"
         title = f"Test RMSE difference map, lead {lead:g} h ({group} − {base})"
         figures[title] = plots.rmse_difference_map(candidate, baseline, (group, base), lead, path, boxes, elevation_m)
         tables.append(region_table(candidate, baseline, boxes).assign(group=group, baseline=base, lead_hours=lead))

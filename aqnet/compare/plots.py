@@ -22,6 +22,7 @@ from aqnet.plots.forecast import Box, draw_boxes  # noqa: E402
 from aqnet.variables import VARIABLES  # noqa: E402
 
 DPI = 110
+MARKERS = ("o", "s", "^", "D", "v")  # one per reference group in the difference-by-lead figure
 TERRAIN_LEVELS_M = (500.0, 1500.0, 3000.0)  # the Sichuan basin floor lies below 500 m, its rim above 1500 m
 
 
@@ -168,9 +169,10 @@ def both_case_tests_significant(rows: pd.DataFrame, level: float = 0.05) -> np.n
 
 
 def difference_by_lead(comp: pd.DataFrame, groups: Sequence[str], path: Path) -> Path | None:
-    """One panel per pollutant: each group's test RMSE minus its baseline's by lead, the mean over seeds with the
-    seed-level 95% CI; a filled marker where both case-level tests are significant after adjustment. ``groups``:
-    every group of the comparison, so that the colours match the other figures."""
+    """One panel per pollutant: each pair's test RMSE difference (group − reference) by lead, the mean over seeds
+    with the seed-level 95% CI; a filled marker where both case-level tests are significant after adjustment. The
+    colour is the group's (``groups``: every group of the comparison, so that colours match the other figures), the
+    marker shape the reference's."""
     parsed = [(RMSE_RE.match(m), m) for m in comp["metric"]] if not comp.empty else []
     rows = (
         comp.assign(
@@ -182,7 +184,9 @@ def difference_by_lead(comp: pd.DataFrame, groups: Sequence[str], path: Path) ->
     )
     if not parsed or rows.empty:
         return None
-    variables, candidates = list(dict.fromkeys(rows["var"])), list(dict.fromkeys(rows["group"]))
+    variables = list(dict.fromkeys(rows["var"]))
+    candidates = list(dict.fromkeys(zip(rows["group"], rows["baseline"], strict=True)))
+    references = list(dict.fromkeys(rows["baseline"]))
     colours = _colours(sorted(groups))
     ncols = min(3, len(variables))
     nrows = math.ceil(len(variables) / ncols)
@@ -192,15 +196,16 @@ def difference_by_lead(comp: pd.DataFrame, groups: Sequence[str], path: Path) ->
     for ax, var in zip(axes.flat, variables, strict=False):
         part = rows[rows["var"] == var]
         leads = sorted(part["lead"].unique())
-        for i, group in enumerate(candidates):
-            g = part[part["group"] == group].set_index("lead").reindex(leads)
+        for i, (group, reference) in enumerate(candidates):
+            g = part[(part["group"] == group) & (part["baseline"] == reference)].set_index("lead").reindex(leads)
             x = np.arange(len(leads)) + (i - (len(candidates) - 1) / 2) * width
             error = [(g["diff"] - g["ci_low"]).fillna(0.0), (g["ci_high"] - g["diff"]).fillna(0.0)]
-            colour = colours.get(group, "k")
-            ax.errorbar(x, g["diff"], yerr=error, fmt="o", ms=4, capsize=2, color=colour, mfc="white", label=group)
+            colour, marker = colours.get(group, "k"), MARKERS[references.index(reference) % len(MARKERS)]
+            label = f"{group} − {reference}"
+            ax.errorbar(x, g["diff"], yerr=error, fmt=marker, ms=4, capsize=2, color=colour, mfc="white", label=label)
             both = both_case_tests_significant(g)
             if both.any():
-                ax.plot(x[both], g["diff"].to_numpy()[both], "o", ms=4, color=colour, zorder=4)
+                ax.plot(x[both], g["diff"].to_numpy()[both], marker, ms=4, color=colour, zorder=4)
         ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_xticks(np.arange(len(leads)), [f"{lead:g}" for lead in leads])
         units = VARIABLES[var].units if var in VARIABLES else ""
@@ -212,7 +217,7 @@ def difference_by_lead(comp: pd.DataFrame, groups: Sequence[str], path: Path) ->
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=1, fontsize=7)
     fig.suptitle(
-        "test RMSE − baseline (negative: better): mean over seeds, 95% CI over seeds;\n"
+        "test RMSE: group − reference (negative: the group is better): mean over seeds, 95% CI over seeds;\n"
         "filled: lower or higher over the test cases (bootstrap and Diebold–Mariano, adjusted p < 0.05)",
         fontsize=9,
     )

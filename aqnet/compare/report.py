@@ -54,6 +54,7 @@ def comparison_view(comp: pd.DataFrame) -> pd.DataFrame:
                 "group": r["group"],
                 "vs": r["baseline"],
                 "metric": r["metric"],
+                "better": r.get("better") if isinstance(r.get("better"), str) else "",
                 "Δ seeds": _num(r.get("diff")),
                 "95% CI": f"[{_num(r.get('ci_low'))}, {_num(r.get('ci_high'))}]",
                 "test": r.get("method", ""),
@@ -72,7 +73,9 @@ def comparison_view(comp: pd.DataFrame) -> pd.DataFrame:
 def correction_line(method: str, n_tests: int) -> str:
     return (
         f"p-values adjusted with {CORRECTIONS[method]} across the {n_tests} pollutant × lead tests of each "
-        "comparison (each test type separately); Δ = group − baseline, negative = lower error"
+        "comparison (each test type separately); Δ = group − reference (negative = lower); better: the arm whose "
+        "seed mean is better by the metric's direction (higher for skill, CSI, POD, ETS, correlations; closer to 0 "
+        "for biases; lower for errors); Δ case MSE < 0 favours the group"
     )
 
 
@@ -146,7 +149,7 @@ def markdown(c: Comparison) -> str:
         head + "\n",
         "## Groups (mean ± std over runs; ★ best)\n",
         _md_table(summary_wide(c.summary), index="metric"),
-        "## Against the baseline\n",
+        "## Comparisons\n",
         c.note + "\n",
         _md_table(comparison_view(c.comp)),
         f"## Where the test RMSE changes (lead {c.map_lead:g} h)\n",
@@ -178,7 +181,7 @@ def html_report(c: Comparison) -> str:
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>aqnet-compare</title><style>{style}</style></head>"
         f"<body><h1>aqnet-compare</h1><ul>{items}</ul><h2>Groups (mean ± std over runs; ★ best)</h2>"
-        f"{_html_table(summary_wide(c.summary), index=True)}<h2>Against the baseline</h2><p>{html.escape(c.note)}</p>"
+        f"{_html_table(summary_wide(c.summary), index=True)}<h2>Comparisons</h2><p>{html.escape(c.note)}</p>"
         f"{_html_table(comparison_view(c.comp))}<h2>Where the test RMSE changes (lead {c.map_lead:g} h)</h2>"
         f"<p>{html.escape(REGIONS_NOTE)}</p>{_html_table(regions_view(c.regions))}<h2>Warnings</h2>{_html_table(c.warn)}<h2>Figures</h2>{images}"
         "</body></html>"

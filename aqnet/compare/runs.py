@@ -148,10 +148,15 @@ def _not_applicable(frame: pd.DataFrame, key: str) -> pd.Series:
     return frame[f"params.{key}"].isna() & frame[group].notna()
 
 
+def short_labels(labels: Sequence[str]) -> list[str]:
+    """The --by keys as group labels name them: a key inside another --by key's group by its own part
+    (``physics_bias.direction`` → ``direction`` beside ``physics_bias``)."""
+    return [k.split(".", 1)[1] if "." in k and k.split(".", 1)[0] in labels else k for k in labels]
+
+
 def group_label(labels: Sequence[str], values: Sequence[object]) -> str:
-    """``physics_bias=topoflow, direction=up``: a key inside another --by key's group is named by its own part."""
-    short = [k.split(".", 1)[1] if "." in k and k.split(".", 1)[0] in labels else k for k in labels]
-    return ", ".join(f"{k}={v}" for k, v in zip(short, values, strict=True))
+    """``physics_bias=topoflow, direction=up``."""
+    return ", ".join(f"{k}={v}" for k, v in zip(short_labels(labels), values, strict=True))
 
 
 def load(

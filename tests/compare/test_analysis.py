@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from aqnet.compare import analysis
-from aqnet.compare.stats import moving_block_bootstrap
+from aqnet.compare import analysis, serial
 
 A, B, C, D = "physics_bias=none", "physics_bias=topoflow", "physics_bias=adaptive", "physics_bias=odd"
 PM25, O3 = "test/rmse_pm25_24h", "test/rmse_o3_24h"
@@ -45,43 +44,22 @@ def test_summary_gives_mean_std_n_and_marks_the_best_group() -> None:
     assert table.loc[O3].query("best").index.tolist() == [C]  # 5.0 beats 6.0
 
 
-def test_best_group_direction_follows_the_metric() -> None:
-    assert analysis.direction("test/rmse_pm25_24h") == "min"
-    assert analysis.direction("test/bias_pm25_24h") == "abs"
-    assert analysis.direction("test/persistence_bias_o3_12h") == "abs"
-    assert analysis.direction("test/skill_persistence_o3_12h") == "max"
-    runs = pd.DataFrame({"group": [A, B], "test/bias_co_12h": [-3.0, 1.0]})
-    table = analysis.summary_table(runs, ["test/bias_co_12h"])
-    assert table.query("best")["group"].tolist() == [B]  # |1| < |-3|
-
-
-def test_pairs_match_the_other_keys() -> None:
-    groups = [("none", "parallel"), ("topoflow", "parallel"), ("none", "serial"), ("topoflow", "serial")]
-    groups += [("adaptive", "wind_scan")]  # no baseline with embed=wind_scan: no pair
-    runs = pd.DataFrame(groups, columns=["physics_bias", "embed"])
-    runs["group"] = [f"physics_bias={p}, embed={e}" for p, e in groups]
-    pairs = analysis.baseline_pairs(runs, ["physics_bias", "embed"], "none")
-    assert pairs == {
-        "physics_bias=topoflow, embed=parallel": "physics_bias=none, embed=parallel",
-        "physics_bias=topoflow, embed=serial": "physics_bias=none, embed=serial",
-    }
-
-
-def test_a_key_the_baseline_lacks_matches_every_value() -> None:
-    """physics_bias=none has no direction or control (n/a): each TopoFlow variant is compared with it, while an
-    exact match wins where one exists."""
-    na = analysis.NOT_APPLICABLE
-    groups = [("none", na, na), ("topoflow", "up", "None"), ("topoflow", "down", "shuffled"), ("none", "up", "None")]
-    runs = pd.DataFrame(groups, columns=["physics_bias", "direction", "control"])
-    runs["group"] = ["/".join(g) for g in groups]
-    pairs = analysis.baseline_pairs(runs, ["physics_bias", "direction", "control"], "none")
-    assert pairs == {"topoflow/up/None": "none/up/None", "topoflow/down/shuffled": f"none/{na}/{na}"}
+def test_best_group_follows_the_metric_direction() -> None:
+    runs = pd.DataFrame(
+        {"group": [A, B, C], "test/bias_co_12h": [-3.0, 1.0, 2.0], "test/csi_pm25_75_24h": [0.2, 0.1, 0.3]}
+    )
+    table = analysis.summary_table(runs, ["test/bias_co_12h", "test/csi_pm25_75_24h"])
+    assert table.query("best")[["metric", "group"]].values.tolist() == [
+        ["test/bias_co_12h", B],
+        ["test/csi_pm25_75_24h", C],
+    ]
 
 
 def test_seed_level_differences_paired_or_welch() -> None:
     runs = example_runs()
-    table = analysis.seed_comparisons(runs, [PM25, O3], {B: A, C: A, D: A}).set_index(["group", "metric"])
+    table = analysis.seed_comparisons(runs, [PM25, O3], [(B, A), (C, A), (D, A)]).set_index(["group", "metric"])
     paired = table.loc[(B, PM25)]
+    assert (paired["mean"], paired["mean_baseline"], paired["better"]) == (pytest.approx(32 / 3), 12.0, "group")
     # d = B - A by seed: (9-10, 11-12, 12-14) = (-1, -1, -2): mean -4/3, sd sqrt(1/3), se 1/3, t = -4 on 2 df
     assert paired["method"] == "paired-t" and paired["n_seed"] == 3
     assert paired["diff"] == pytest.approx(-4 / 3)
@@ -90,6 +68,7 @@ def test_seed_level_differences_paired_or_welch() -> None:
     assert (paired["ci_low"], paired["ci_high"]) == pytest.approx((-4 / 3 - half, -4 / 3 + half))
     # O3: d = (0, 0, 1): mean 1/3, se 1/3, t = 1 → p = 1 - 1/sqrt(3)
     assert table.loc[(B, O3), "p_seed"] == pytest.approx(1 - 1 / math.sqrt(3))
+    assert table.loc[(B, O3), "better"] == "reference"  # 19/3 > 6: B has the higher error
 
     welch = table.loc[(C, PM25)]
     # C (9, 11) vs A (10, 12, 14): diff -2, se² = 2/2 + 4/3 = 7/3, df = (7/3)² / (1²/1 + (4/3)²/2) = 49/17
@@ -103,11 +82,11 @@ def test_seed_level_differences_paired_or_welch() -> None:
 
 
 def test_holm_across_the_metric_family_of_each_group() -> None:
-    comp = analysis.comparisons(example_runs(), [PM25, O3], {B: A}, None, "holm")
+    comp = analysis.comparisons(example_runs(), [PM25, O3], [(B, A)], None, "holm")
     p1, p2 = 1 - 4 / math.sqrt(18), 1 - 1 / math.sqrt(3)
     assert comp["p_seed_adj"].tolist() == pytest.approx([2 * p1, max(2 * p1, p2)])
     assert comp["case_note"].str.contains("no per-case errors").all()
-    none = analysis.comparisons(example_runs(), [PM25, O3], {B: A}, None, "none")
+    none = analysis.comparisons(example_runs(), [PM25, O3], [(B, A)], None, "none")
     assert none["p_seed_adj"].tolist() == pytest.approx([p1, p2])
 
 
@@ -137,27 +116,32 @@ def test_case_losses_average_runs_per_case() -> None:
 
 def test_case_level_bootstrap_and_diebold_mariano() -> None:
     losses = analysis.case_losses(example_cases())
-    table = analysis.case_comparisons(losses, [PM25, "test/rmse_pm25_48h", "test/mae_pm25_24h"], {B: A}, n_boot=500)
+    table = analysis.case_comparisons(
+        losses, [PM25, "test/rmse_pm25_48h", "test/mae_pm25_24h"], [(B, A)], n_boot=500
+    ).set_index("metric")
     assert len(table) == 2  # MAE has no per-case squared errors: no case-level row
-    row = table.set_index("metric").loc[PM25]
+    row = table.loc[PM25]
     d = np.array([-2, -1, -1, 0, 0, 0, -1, -1], dtype=float)
     assert row["n_cases"] == 8 and row["case_diff"] == pytest.approx(-0.75)
     assert row["spacing_h"] == 24.0 and row["horizon"] == 1  # lead 24 h / daily inits
-    assert row["block_length"] == 3  # 3 days of daily cases, under the cap 8 // 2
-    boot = moving_block_bootstrap(d, 3, n_boot=500, seed=0)
+    # windows at least the lead plus one day: 48 h = 2 daily cases; too few cases for Politis–White
+    assert row["block_length"] == 2 and row["dm_bandwidth"] >= 2
+    boot = serial.circular_block_bootstrap(d, min_block=2, n_boot=500, seed=0)
     assert (row["boot_low"], row["boot_high"], row["p_boot"]) == pytest.approx(
         (boot.ci_low, boot.ci_high, boot.p_value)
     )
-    # h = 1: DM is a one-sample t-test on d: mean -0.75, sd sqrt(3.5/7), se 0.25, t = -3 on 7 df
-    assert row["p_dm"] == pytest.approx(2 * sps.t.sf(3.0, 7))
-    assert (row["dm_low"], row["dm_high"]) == pytest.approx(
-        (-0.75 - sps.t.ppf(0.975, 7) * 0.25, -0.75 + sps.t.ppf(0.975, 7) * 0.25)
-    )
-    assert table.set_index("metric").loc["test/rmse_pm25_48h", "horizon"] == 2  # 48 h / 24 h
+    dm = serial.diebold_mariano(d, np.zeros(8), horizon=1, min_bandwidth=2)
+    assert (row["dm_low"], row["dm_high"], row["p_dm"]) == pytest.approx((dm.ci_low, dm.ci_high, dm.p_value))
+    assert row["dm_bandwidth"] == dm.window and row["case_note"] == ""
+    long = table.loc["test/rmse_pm25_48h"]
+    assert long["horizon"] == 2 and long["block_length"] == 3  # 48 h / 24 h; (48 + 24) h / 24 h
+    # the group minus its reference: the reversed pair flips every sign
+    reverse = analysis.case_comparisons(losses, [PM25], [(A, B)], n_boot=500).iloc[0]
+    assert reverse["case_diff"] == pytest.approx(0.75) and reverse["p_dm"] == pytest.approx(row["p_dm"])
 
 
 def test_too_few_cases_are_reported_not_tested() -> None:
     losses = analysis.case_losses(example_cases())
     losses = losses[losses.init_time < pd.Timestamp("2018-01-03", tz="UTC")]
-    row = analysis.case_comparisons(losses, [PM25], {B: A}).iloc[0]
+    row = analysis.case_comparisons(losses, [PM25], [(B, A)]).iloc[0]
     assert row["n_cases"] == 2 and math.isnan(row["p_boot"]) and "too few" in row["case_note"]

@@ -93,10 +93,14 @@ def test_compare_groups_writes_tables_and_figures(store: Path, tmp_path: Path) -
 
     comp = pd.read_csv(out / "comparisons.csv")
     assert len(comp) == 24 and set(comp["method"]) == {"paired-t"}
-    assert (comp["n_cases"] == 8).all() and (comp["spacing_h"] == 6).all() and (comp["block_length"] == 4).all()
+    assert (comp["n_cases"] == 8).all() and (comp["spacing_h"] == 6).all()
+    # 8 cases are fewer than the lead plus one day at 6 h (6-20 cases): the windows are capped and the note says so
+    assert (comp["block_length"] == 4).all() and (comp["dm_bandwidth"] == 6).all()
+    assert comp["case_note"].str.contains("windows shorter than the lead plus one day").all()
     assert comp["p_boot"].between(0, 1).all() and (comp["p_boot_adj"] >= comp["p_boot"] - 1e-12).all()
     assert comp["p_dm"].notna().all()
-    assert "## Against the baseline" in (out / "summary.md").read_text()
+    assert "## Comparisons" in (out / "summary.md").read_text()
+    assert set(comp["better"]) <= {"group", "reference", "equal"}
 
     regions = pd.read_csv(out / "regions.csv")
     assert set(regions["region"]) == {"domain", "sichuan_basin", "north_china_plain", "largest change"}
@@ -125,6 +129,22 @@ def test_keys_a_baseline_option_lacks_are_not_applicable(store: Path, tmp_path: 
     assert (tmp_path / "o" / "rmse_difference_map_topoflow_source_higher.png").exists()
     bad = compare(store, tmp_path, *args, "--map-group", "physics_bias.dir=up")
     assert_one_line_error(bad, "--map-group 'physics_bias.dir=up'", "not a --by key")
+
+
+def test_two_arms_compare_directly_either_way(store: Path, tmp_path: Path) -> None:
+    """--pair GROUP REFERENCE: any two groups, here the plain model against TopoFlow, the reverse of the baseline."""
+    args = ["--mlflow-experiment", "cmp", "--by", "physics_bias", "--metric", "test/rmse_pm25_24h"]
+    forward = compare(store, tmp_path, *args, "--out", str(tmp_path / "f"))
+    reverse = compare(store, tmp_path, *args, "--pair", "physics_bias=none", "topoflow", "--out", str(tmp_path / "r"))
+    assert forward.returncode == 0 and reverse.returncode == 0, forward.stderr[-3000:] + reverse.stderr[-3000:]
+    assert "physics_bias=none vs physics_bias=topoflow" in reverse.stdout
+    f, r = (pd.read_csv(tmp_path / name / "comparisons.csv").iloc[0] for name in ("f", "r"))
+    assert (r["group"], r["baseline"]) == ("physics_bias=none", "physics_bias=topoflow")
+    for column in ("diff", "case_diff"):
+        assert r[column] == pytest.approx(-f[column])
+    assert r["p_seed"] == pytest.approx(f["p_seed"]) and r["p_dm"] == pytest.approx(f["p_dm"])
+    assert {f["better"], r["better"]} == {"group", "reference"}
+    assert (tmp_path / "r" / "rmse_difference_map_none.png").exists()
 
 
 def test_sweep_selects_its_runs(store: Path, tmp_path: Path) -> None:
@@ -179,8 +199,25 @@ def test_failed_running_and_ungroupable_runs_are_listed_not_used(store: Path, tm
         (["--metric", "test/rmse_pm25_25h"], ["not logged", "closest: test/rmse_pm25_24h"]),
         (["--filter", "metrics.test/rmse_pm25_24h > 0"], ["MLflow rejected", "backticks"]),
         (["--baseline", "nothing"], ["--baseline 'nothing'", "none, topoflow"]),
+        (["--pair", "adaptive", "none"], ["--pair 'adaptive' 'none'", "matches no group", "physics_bias=topoflow"]),
+        (["--pair", "topoflow", "none", "--by", "seed"], ["'topoflow' matches 2 groups", "add key=value items"]),
+        (["--pair", "seed=0", "none"], ["'seed' is not a --by key (physics_bias)"]),
+        (["--pair", "none", "physics_bias=none"], ["both select physics_bias=none"]),
+        (["--pair", "topoflow", "none", "--baseline", "none"], ["--baseline", "not allowed with argument --pair"]),
+        (["--pair", "topoflow"], ["--pair", "expected 2 arguments"]),
     ],
-    ids=["no-runs", "unknown-metric", "bad-filter", "unknown-baseline"],
+    ids=[
+        "no-runs",
+        "unknown-metric",
+        "bad-filter",
+        "unknown-baseline",
+        "pair-no-match",
+        "pair-ambiguous",
+        "pair-unknown-key",
+        "pair-same-group",
+        "pair-and-baseline",
+        "pair-one-arm",
+    ],
 )
 def test_bad_selection_is_one_line(store: Path, tmp_path: Path, args: list[str], fragments: list[str]) -> None:
     result = compare(store, tmp_path, "--mlflow-experiment", "cmp", "--by", "physics_bias", *args)

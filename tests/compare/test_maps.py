@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
 
 from aqnet.compare import maps
-from aqnet.errors import AqnetError
 
 
 def mse_field(values: np.ndarray) -> xr.DataArray:
@@ -34,33 +32,6 @@ def test_region_rmse_is_area_weighted_over_valid_pixels_and_finds_the_largest_ch
     assert "outside" not in table.index  # a box off the grid is skipped
     largest = table.loc[maps.LARGEST]
     assert (largest["lat"], largest["lon"], largest["diff"]) == (60.0, 102.0, pytest.approx(6.0))
-
-
-GROUPS = pd.DataFrame(
-    [("none", "n/a"), ("topoflow", "up"), ("topoflow", "down"), ("adaptive", "up")], columns=["bias", "direction"]
-).assign(group=lambda f: f["bias"] + "/" + f["direction"])
-PAIRS = {"topoflow/up": "none/n/a", "topoflow/down": "none/n/a", "adaptive/up": "none/n/a"}
-
-
-@pytest.mark.parametrize(
-    ("specs", "expected"),
-    [
-        (None, ["topoflow/up", "topoflow/down", "adaptive/up"]),
-        (["topoflow"], ["topoflow/up", "topoflow/down"]),
-        (["bias=topoflow,direction=down"], ["topoflow/down"]),
-        (["direction=up", "topoflow"], ["topoflow/up", "adaptive/up", "topoflow/down"]),
-        (["none"], []),  # the baseline itself is not a candidate
-    ],
-)
-def test_map_specs_select_candidates(specs: list[str] | None, expected: list[str]) -> None:
-    chosen = maps.select_pairs(GROUPS, ["bias", "direction"], PAIRS, specs)
-    assert [group for group, _ in chosen] == expected
-    assert all(base == "none/n/a" for _, base in chosen)
-
-
-def test_map_spec_with_an_unknown_key_is_an_error() -> None:
-    with pytest.raises(AqnetError, match="'wind' is not a --by key"):
-        maps.select_pairs(GROUPS, ["bias", "direction"], PAIRS, ["wind=up"])
 
 
 def test_slug_keeps_the_values() -> None:
