@@ -1,50 +1,31 @@
-"""Which way is better for a metric: the one place ``aqnet-compare`` decides it, for the ★ of the best group and the
-"better" column of every comparison. A new score only needs its name token here.
-
-A metric name (``test/csi_pm25_75_24h``, ``test/damped_persistence_rmse_o3_12h``) is read token by token (split on
-``_``): a higher-is-better token wins, then a closer-to-zero one (biases), else lower is better (errors, losses).
-"""
+"""Which way is better for each compared metric: the shared rule (:mod:`aqnet.evaluation.direction`) with the
+higher-is-better tokens every task declares (so a task's own score, e.g. an accuracy, is ranked the right way)."""
 
 from __future__ import annotations
 
-import re
-from typing import Literal
+from functools import cache
 
 import numpy as np
 import pandas as pd
 
-Direction = Literal["higher", "zero", "lower"]
-
-# skill scores, exceedance scores (critical success index, probability of detection, equitable threat score,
-# Heidke), correlations (anomaly correlation, Pearson r), F1, average precision, Brier skill score
-HIGHER_IS_BETTER = frozenset({"skill", "csi", "pod", "ets", "hss", "acc", "r", "pearson", "corr", "f1", "ap", "bss"})
-# mean bias, normalised mean bias: 0 is perfect, either sign is an error
-CLOSER_TO_ZERO = frozenset({"bias", "mb", "nmb"})
-# named for the reader; any other token also falls to "lower"
-LOWER_IS_BETTER = frozenset({"rmse", "mse", "mae", "nme", "far", "brier", "crps", "loss"})
+from aqnet.evaluation import direction as rule
 
 
-def direction(metric: str) -> Direction:
-    """Which values of ``metric`` are better: "higher", "zero" (closest to 0) or "lower"; e.g.
-    ``test/skill_persistence_o3_12h`` → higher, ``test/bias_pm25_24h`` → zero, ``test/rmse_pm25_24h`` → lower."""
-    tokens = set(re.split(r"[_\-]", metric.rsplit("/", 1)[-1].lower()))
-    if tokens & HIGHER_IS_BETTER:
-        return "higher"
-    return "zero" if tokens & CLOSER_TO_ZERO else "lower"
+@cache
+def task_tokens() -> frozenset[str]:
+    """The higher-is-better tokens of every task (aqnet/tasks/*)."""
+    from aqnet.tasks.base import task_specs
+
+    return frozenset(t for spec in task_specs().values() for t in spec.higher_is_better_tokens)
+
+
+def direction(metric: str) -> rule.Direction:
+    return rule.direction(metric, task_tokens())
 
 
 def badness(metric: str, values: pd.Series | np.ndarray | float) -> pd.Series | np.ndarray | float:
-    """The values turned so that lower is better whatever the metric: ranking and "better" compare these."""
-    way = direction(metric)
-    if way == "higher":
-        return -values
-    return abs(values) if way == "zero" else values
+    return rule.badness(metric, values, task_tokens())
 
 
 def better(metric: str, candidate: float, reference: float) -> str:
-    """Which of two values is better for ``metric``: "group" (the candidate), "reference", "equal", or "" when
-    either is missing."""
-    a, b = badness(metric, candidate), badness(metric, reference)
-    if not (np.isfinite(a) and np.isfinite(b)):
-        return ""
-    return "group" if a < b else "reference" if b < a else "equal"
+    return rule.better(metric, candidate, reference, task_tokens())

@@ -68,6 +68,8 @@ class Task(ABC):
     monitor: str = "val/loss"  # the metric that selects the best checkpoint (mode from higher_is_better)
 
     architecture_keys: ClassVar[tuple[str, ...]] = ()
+    # name tokens of this task's higher-is-better scores beyond the common ones (aqnet.evaluation.direction)
+    higher_is_better_tokens: ClassVar[frozenset[str]] = frozenset()
 
     def check(self, cfg: DictConfig) -> None:
         """Checks across this task's keys and the rest of the run's config (before any data is read)."""
@@ -103,8 +105,10 @@ class Task(ABC):
         """Every metric the module logs for ``split`` (val, test): the monitor must be one of the val ones."""
 
     def higher_is_better(self, metric: str) -> bool:
-        """Whether a larger value of ``metric`` is better (losses and errors: no)."""
-        return False
+        """Whether a larger value of ``metric`` is better (losses and errors: no); the rule aqnet-compare uses."""
+        from aqnet.evaluation.direction import direction
+
+        return direction(metric, self.higher_is_better_tokens) == "higher"
 
     @property
     def mode(self) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 
 import aqnet
@@ -45,6 +46,7 @@ class NextDayTemperature(Task):
     tolerance_k: float = 2.0
 
     architecture_keys: ClassVar[tuple[str, ...]] = ()
+    higher_is_better_tokens: ClassVar[frozenset[str]] = frozenset({{"within2k"}})
 
     def datamodule(self, cfg, store):
         from aqnet.data.datamodule import AirQualityDataModule
@@ -63,9 +65,6 @@ class NextDayTemperature(Task):
 
     def metric_names(self, split):
         return [f"{{split}}/mae_temp", f"{{split}}/within2k"]
-
-    def higher_is_better(self, metric):
-        return metric.endswith("within2k")
 
     def report(self, metrics, split="test"):
         return "  ".join(f"{{k}}={{v:.3f}}" for k, v in sorted(metrics.items()) if k.startswith(split))
@@ -151,6 +150,7 @@ def test_a_toy_task_in_one_folder_and_one_yaml_trains_tracks_and_compares(toy_ta
         "trainer.val_check_interval=2",
         "trainer.log_every_n_steps=1",
         "scheduler.warmup_steps=1",
+        "task.tolerance_k=0.5",
     ]
     for seed in ("0", "1"):
         result = _run(root, *train, f"seed={seed}")
@@ -161,7 +161,7 @@ def test_a_toy_task_in_one_folder_and_one_yaml_trains_tracks_and_compares(toy_ta
     runs = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
     assert len(runs) == 2 and all(r.info.status == "FINISHED" for r in runs)
     for run in runs:
-        assert run.data.params["choice.task"] == toy_task and run.data.params["task.tolerance_k"] == "2.0"
+        assert run.data.params["choice.task"] == toy_task and run.data.params["task.tolerance_k"] == "0.5"
         assert {"test/mae_temp", "test/within2k", "val/within2k", "train/loss", "train/grad_norm"} <= set(
             run.data.metrics
         )
@@ -170,9 +170,15 @@ def test_a_toy_task_in_one_folder_and_one_yaml_trains_tracks_and_compares(toy_ta
         finished = json.loads((Path(run.data.tags["run_dir"]) / "finished.json").read_text())
         assert len(history) >= 2 and finished["val/within2k"] == pytest.approx(max(history))
 
-    compare = _run(root, script("aqnet-compare"), "--by", "seed", "--metric", "test/within2k", "--baseline", "0")
-    assert compare.returncode == 0, compare.stdout[-3000:] + compare.stderr[-3000:]
-    assert "test/within2k" in compare.stdout
+    out = tmp_path / "comparison"
+    compare = [script("aqnet-compare"), "--by", "seed", "--metric", "test/within2k", "--baseline", "0", "--out"]
+    result = _run(root, *compare, str(out))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (row,) = pd.read_csv(out / "comparisons.csv").to_dict("records")
+    assert row["metric"] == "test/within2k"
+    # the task declares within2k higher-is-better: aqnet-compare calls the larger mean the better one
+    assert row["mean"] != row["mean_baseline"]  # two seeds, a tight tolerance: the shares differ
+    assert row["better"] == ("group" if row["mean"] > row["mean_baseline"] else "reference")
 
 
 def test_a_task_package_with_no_task_class_is_named(tmp_path: Path) -> None:

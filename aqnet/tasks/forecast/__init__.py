@@ -112,9 +112,6 @@ class Forecast(Task):
                 names += [metric_name(split, score, v, h, source) for v in self.targets for h in self.lead_hours]
         return names
 
-    def higher_is_better(self, metric: str) -> bool:
-        return "/skill_" in metric or metric.startswith("skill_")
-
     def report(self, metrics: Mapping[str, float], split: str = "test") -> RenderableType:
         from aqnet.tasks.forecast.report import format_results_table
 
