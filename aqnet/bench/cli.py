@@ -5,7 +5,7 @@ aqnet-bench attention [--tokens N ...] [--backends dense chunked flex] [--mode f
                       [--dtype float32|bfloat16] [--max-dense-tokens N]
 aqnet-bench step [key=value ...] [--grid full|HxW] [--batch B] [--repeats R] [--device cpu|cuda]
                  [--precision 32|bf16-mixed] [--compare-to-none] [--peak-tflops T]
-aqnet-bench loader [--store PATH ...] [--samples N] [--batch B] [--workers W] [--repeats R] [--chunk-cache-mb M]
+aqnet-bench loader [--store PATH ...] [--samples N] [--batch B] [--workers W] [--repeats R]
 
 stdout: one JSON object per line; stderr: progress. docs/performance.md explains every field.
 """
@@ -100,13 +100,6 @@ def _loader_parser(commands: Any) -> None:
     loader.add_argument("--batch", type=_positive, default=8, help="samples per batch (8)")
     loader.add_argument("--workers", type=int, default=2, help="DataLoader workers of every pipeline (2)")
     loader.add_argument("--repeats", type=_positive, default=3, help="timed passes of each pipeline (3)")
-    loader.add_argument(
-        "--chunk-cache-mb",
-        type=float,
-        default=0.0,
-        help="aqnet's decoded-chunk cache per process; 0 (default): only the chunks of the batch being read, as "
-        "when a store is far larger than the cache (the DataModule's default is 256)",
-    )
     for split, years in (("train", [2013, 2014, 2015, 2016]), ("val", [2017]), ("test", [2018])):
         loader.add_argument(f"--{split}-years", type=int, nargs="+", default=years, help=f"default {years}")
 

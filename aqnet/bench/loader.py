@@ -136,6 +136,7 @@ def profile(dataset: ForecastDataset, indices: list[int], batch: int) -> dict[st
     n, counts = len(indices), reader.counters
     _fresh(dataset)
     return {
+        "zarr_calls_per_sample": counts.calls / n,
         "chunks_per_sample": counts.chunks / n,
         "frames_per_sample": counts.frames / n,
         "decoded_mb_per_sample": counts.bytes / n / 2**20,
@@ -155,7 +156,6 @@ def bench_store(path: Path, args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch,
         num_workers=args.workers,
         memory_limit_mb=0,
-        chunk_cache_mb=args.chunk_cache_mb,
     )
     dm.setup()
     dataset = dm.datasets["train"]
@@ -182,7 +182,6 @@ def bench_store(path: Path, args: argparse.Namespace) -> dict[str, Any]:
         "batch": args.batch,
         "workers": args.workers,
         "repeats": args.repeats,
-        "chunk_cache_mb": args.chunk_cache_mb,
         **{f"{name}_samples_per_s": rate for name, rate in rates.items()},
         **{f"{name}_median_s": r.median_s for name, r in zip(rates, results, strict=True)},
         "ratio_to_xbatcher": rates["aqnet"] / rates["xbatcher"],

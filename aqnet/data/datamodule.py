@@ -52,7 +52,6 @@ class AirQualityDataModule(lightning.LightningDataModule):
         persistent_workers: bool = False,
         eval_batch_size: int | None = None,
         memory_limit_mb: float = 2048.0,
-        chunk_cache_mb: float = 256.0,
     ) -> None:
         super().__init__()
         self.path = Path(path).expanduser()
@@ -76,7 +75,6 @@ class AirQualityDataModule(lightning.LightningDataModule):
         self._climatology: Climatology | None = None
         self.datasets: dict[str, ForecastDataset] = {}
         self.memory_limit_mb = float(memory_limit_mb)
-        self.chunk_cache_mb = float(chunk_cache_mb)  # per process, streaming path (aqnet/data/reader.py)
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -109,7 +107,6 @@ class AirQualityDataModule(lightning.LightningDataModule):
                 self.target_variables,
                 self._statistics.mean,
                 frames=frames,
-                chunk_cache_mb=self.chunk_cache_mb,
             )
 
     def fits_in_memory(self) -> bool:

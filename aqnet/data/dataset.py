@@ -2,8 +2,8 @@
 
 The zarr store is opened on first use in each process (DataLoader workers included); open handles are never
 pickled (``__getstate__`` drops them). Dynamic frames come from a :class:`aqnet.data.reader.FrameReader`: the frames
-of a whole batch (``__getitems__``, which torch's DataLoader calls with a batch's indices) are fetched in one
-concurrent zarr request, each time chunk decoded once and kept in a small per-process cache. Each frame is reordered
+of a whole batch (``__getitems__``, which torch's DataLoader calls with a batch's indices) are read with one zarr
+call per variable, each time chunk decoded once. Each frame is reordered
 to ascending lat/lon and converted to canonical units; static fields are read once per process.
 
 A store small enough for memory (the tiny and small benchmarks) is better decoded once: :func:`load_frames` reads
@@ -79,7 +79,6 @@ class ForecastDataset(torch.utils.data.Dataset):
         target_variables: Sequence[str],
         fill_values: dict[str, float],
         frames: dict[str, np.ndarray] | None = None,
-        chunk_cache_mb: float = 256.0,
     ) -> None:
         self.path = handle.path
         self.layout = handle.layout
@@ -97,7 +96,6 @@ class ForecastDataset(torch.utils.data.Dataset):
         self._pid: int | None = None
         self._static_frames: dict[str, np.ndarray] = {}
         self._reader: FrameReader | None = None
-        self.chunk_cache_mb = float(chunk_cache_mb)
         self.frames = frames or {}  # decoded [T, H, W] arrays shared by every split (see load_frames)
 
     def __len__(self) -> int:
@@ -117,7 +115,7 @@ class ForecastDataset(torch.utils.data.Dataset):
             }
             streamed = [n for n in dict.fromkeys((*self.input_names, *self.target_names)) if n not in self.static]
             streamed = [n for n in streamed if n not in self.frames]
-            self._reader = FrameReader(self.path, self._ds, self.layout, streamed, self.chunk_cache_mb)
+            self._reader = FrameReader(self.path, self._ds, self.layout, streamed)
         return self._ds
 
     @property

@@ -1,10 +1,10 @@
-"""Chunk-aware frame reads straight from zarr: every frame a batch needs in one concurrent request, each chunk once.
+"""Batched frame reads straight from zarr: one call per variable for all the frames a batch needs.
 
-Reading a sample through xarray costs one synchronous zarr call per frame (about 17 per sample), and each call
-decodes the whole time chunk that holds the frame only to keep one slice of it. :class:`FrameReader` instead
-collects the chunks that a set of (variable, time index) requests touch, fetches and decodes the missing ones
-concurrently in one call on zarr's asynchronous API, and keeps decoded chunks in a small per-process LRU cache, so
-a chunk shared by an input and a target frame (or by neighbouring samples) is decoded once. A store written with
+Reading a sample through xarray costs one synchronous zarr call per frame (about 17 per sample), each with
+xarray's and zarr's per-call overhead, and each decoding the whole time chunk that holds the frame only to keep one
+slice of it. :class:`FrameReader` instead reads, for each variable, every time index a batch needs in one
+orthogonal selection: zarr then fetches the chunks concurrently and decodes each chunk once, however many of the
+batch's frames it holds (an input and a target frame of one sample often share a chunk). A store written with
 one frame per chunk (``aqnet-data convert`` does) decodes exactly the frames it needs.
 
 CF decoding is done as xarray does it: ``_FillValue`` / ``missing_value`` become NaN, then ``scale_factor`` /
@@ -13,8 +13,6 @@ CF decoding is done as xarray does it: ``_FillValue`` / ``missing_value`` become
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,6 @@ from typing import Any
 import numpy as np
 import xarray as xr
 import zarr
-from zarr.core.sync import sync
 
 from aqnet.data.store import GridLayout
 from aqnet.errors import DataError
@@ -33,8 +30,9 @@ __all__ = ["FrameReader", "ReadCounters"]
 
 @dataclass
 class ReadCounters:
-    """What a reader did (the loader benchmark reports it): chunks decoded, their bytes, frames served."""
+    """What a reader did (the loader benchmark reports it): zarr calls, chunks decoded, their bytes, frames."""
 
+    calls: int = 0
     chunks: int = 0
     bytes: int = 0
     frames: int = 0
@@ -42,14 +40,15 @@ class ReadCounters:
 
 @dataclass(frozen=True)
 class _Variable:
-    array: Any  # zarr AsyncArray
+    array: zarr.Array
     time_axis: int
-    time_chunk: int
     index: tuple[Any, ...]  # native-order indexer template (time slot replaced per read; singletons at 0)
-    transpose: tuple[int, ...]  # (lat, lon) axis order of the indexed chunk after the time axis
+    transpose: tuple[int, ...]  # (time, lat, lon) order of the indexed block
     fill: tuple[float, ...]
     scale: float | None
     offset: float | None
+    frame_bytes: int
+    time_chunk: int
 
 
 def _native_dims(array: zarr.Array) -> tuple[str, ...]:
@@ -62,39 +61,39 @@ def _native_dims(array: zarr.Array) -> tuple[str, ...]:
 class FrameReader:
     """Frames of the dynamic variables ``names`` of a store, decoded and in (lat, lon) canonical order (float64)."""
 
-    def __init__(self, path: Path, ds: xr.Dataset, layout: GridLayout, names: Sequence[str], cache_mb: float = 256):
+    def __init__(self, path: Path, ds: xr.Dataset, layout: GridLayout, names: Sequence[str]) -> None:
         self.path, self.layout = path, layout
-        self.cache_bytes = int(cache_mb * 2**20)
         self.counters = ReadCounters()
-        self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
-        self._size = 0
         group = zarr.open_group(path, mode="r")
         renames = {v: k for k, v in layout.renames.items()}  # canonical dim -> native dim
         self.variables = {name: self._describe(group[name], ds[name], renames) for name in names}
 
-    def _describe(self, array: zarr.Array, decoded: xr.DataArray, renames: dict[str, str]) -> _Variable:
+    @staticmethod
+    def _describe(array: zarr.Array, decoded: xr.DataArray, renames: dict[str, str]) -> _Variable:
         dims = _native_dims(array)
         want = {d: renames.get(d, d) for d in ("time", "lat", "lon")}
-        time_axis = dims.index(want["time"])
         index = tuple(slice(None) if d in want.values() else 0 for d in dims)
-        kept = [d for d in dims if d in want.values() and d != want["time"]]
-        transpose = tuple(kept.index(want[d]) + 1 for d in ("lat", "lon"))
+        kept = [d for d in dims if d in want.values()]
         enc = decoded.encoding
         fill = tuple(float(v) for k in ("_FillValue", "missing_value") for v in np.atleast_1d(enc.get(k, [])))
+        time_axis = dims.index(want["time"])
         return _Variable(
-            array=array._async_array,
+            array=array,
             time_axis=time_axis,
-            time_chunk=int(array.chunks[time_axis]),
             index=index,
-            transpose=(0, *transpose),
+            transpose=tuple(kept.index(want[d]) for d in ("time", "lat", "lon")),
             fill=tuple(v for v in fill if not np.isnan(v)),
             scale=enc.get("scale_factor"),
             offset=enc.get("add_offset"),
+            frame_bytes=int(
+                np.prod([s for s, d in zip(array.shape, dims, strict=True) if d in kept and d != want["time"]])
+            )
+            * array.dtype.itemsize,
+            time_chunk=int(array.chunks[time_axis]),
         )
 
     def _decode(self, var: _Variable, raw: np.ndarray) -> np.ndarray:
-        """A native chunk (time first after indexing) → float64 [t, lat, lon] in native lat/lon order."""
-        raw = np.moveaxis(raw, var.time_axis - sum(isinstance(i, int) for i in var.index[: var.time_axis]), 0)
+        """A native block (selected times) -> float64 [t, lat, lon] in native lat/lon order."""
         values = raw.astype(np.float64)
         for fill in var.fill:
             values[raw == fill] = np.nan
@@ -104,49 +103,36 @@ class FrameReader:
             values += var.offset
         return values.transpose(var.transpose)
 
-    async def _fetch(self, keys: list[tuple[str, int]]) -> list[np.ndarray]:
-        async def one(name: str, chunk: int) -> np.ndarray:
-            var = self.variables[name]
-            index = list(var.index)
-            index[var.time_axis] = slice(chunk * var.time_chunk, (chunk + 1) * var.time_chunk)
-            return await var.array.getitem(tuple(index))
-
-        return list(await asyncio.gather(*(one(n, c) for n, c in keys), return_exceptions=True))
-
-    def _store(self, key: tuple[str, int], chunk: np.ndarray) -> None:
-        self._cache[key] = chunk
-        self._size += chunk.nbytes
-        while self._size > self.cache_bytes and len(self._cache) > 1:
-            _, dropped = self._cache.popitem(last=False)
-            self._size -= dropped.nbytes
+    def _read(self, name: str, times_index: np.ndarray, times: np.ndarray | None) -> np.ndarray:
+        var = self.variables[name]
+        index = list(var.index)
+        index[var.time_axis] = times_index
+        try:
+            raw = var.array.get_orthogonal_selection(tuple(index))
+        except Exception as err:
+            when = "" if times is None else f" at {np.datetime64(int(times[times_index[0]]), 's')}"
+            raise DataError(
+                f"reading variable {name!r}{when} from store {self.path} failed (corrupt chunk?): "
+                f"{type(err).__name__}: {str(err)[:200]}"
+            ) from None
+        chunks = len(np.unique(times_index // var.time_chunk))
+        self.counters.calls += 1
+        self.counters.chunks += chunks
+        self.counters.bytes += chunks * var.time_chunk * var.frame_bytes
+        return self._decode(var, raw)
 
     def frames(self, requests: Sequence[tuple[str, int]], times: np.ndarray | None = None) -> list[np.ndarray]:
         """[H, W] frames (native units, canonical order) for (variable, time index) requests, in request order."""
-        keys = [(n, t // self.variables[n].time_chunk) for n, t in requests]
-        chunks = {k: self._cache[k] for k in dict.fromkeys(keys) if k in self._cache}
-        for key in chunks:
-            self._cache.move_to_end(key)
-        missing = [k for k in dict.fromkeys(keys) if k not in chunks]
-        if missing:
-            for key, raw in zip(missing, self._read(missing, times), strict=True):
-                chunks[key] = self._decode(self.variables[key[0]], raw)
-                self.counters.chunks += 1
-                self.counters.bytes += raw.nbytes
-                self._store(key, chunks[key])
+        wanted: dict[str, list[int]] = {}
+        for name, t in requests:
+            wanted.setdefault(name, []).append(int(t))
+        blocks = {}
+        for name, ts in wanted.items():
+            unique = np.unique(np.asarray(ts, dtype=np.int64))
+            blocks[name] = (unique, self._read(name, unique, times))
         self.counters.frames += len(requests)
-        return [
-            self.layout.reorder(chunks[key][t - key[1] * self.variables[name].time_chunk])
-            for (name, t), key in zip(requests, keys, strict=True)
-        ]
-
-    def _read(self, keys: list[tuple[str, int]], times: np.ndarray | None) -> list[np.ndarray]:
-        results = sync(self._fetch(keys))
-        for (name, chunk), result in zip(keys, results, strict=True):
-            if isinstance(result, BaseException):
-                first = chunk * self.variables[name].time_chunk
-                when = "" if times is None else f" at {np.datetime64(int(times[min(first, len(times) - 1)]), 's')}"
-                raise DataError(
-                    f"reading variable {name!r}{when} from store {self.path} failed (corrupt chunk?): "
-                    f"{type(result).__name__}: {str(result)[:200]}"
-                )
-        return results
+        out = []
+        for name, t in requests:
+            unique, block = blocks[name]
+            out.append(self.layout.reorder(block[int(np.searchsorted(unique, t))]))
+        return out
