@@ -47,15 +47,24 @@ class Conversion:
     lines: list[str] = field(default_factory=list)
 
 
-def _netcdf_kind(path: Path, names: set[str]) -> str:
+def _netcdf_kind(names: set[str]) -> str | None:
     if names & {*AEROSOLS, *GASES}:
         return "cams"
-    if names & set(ERA5_NAMES):
-        return "era5"
-    raise DataError(
-        f"{path}: no variable maps to an aqnet variable; it has {', '.join(sorted(names)) or 'none'}; "
-        f"recognised: ERA5 {', '.join(ERA5_NAMES)}; CAMS {', '.join((*AEROSOLS, *GASES))}"
-    )
+    return "era5" if names & set(ERA5_NAMES) else None
+
+
+def _kind(path: Path, datasets: list[xr.Dataset]) -> str:
+    """The one kind the datasets of a file (a zip's members) map to; DataError listing their variables if none."""
+    kinds = {_netcdf_kind({str(v) for v in ds.data_vars}) for ds in datasets} - {None}
+    if len(kinds) > 1:
+        raise DataError(f"{path} mixes ERA5 and CAMS variables; give them as separate files")
+    if not kinds:
+        names = sorted({str(v) for ds in datasets for v in ds.data_vars})
+        raise DataError(
+            f"{path}: no variable maps to an aqnet variable; it has {', '.join(names) or 'none'}; "
+            f"recognised: ERA5 {', '.join(ERA5_NAMES)}; CAMS {', '.join((*AEROSOLS, *GASES))}"
+        )
+    return str(kinds.pop())
 
 
 def classify(path: Path, workdir: Path) -> str:
@@ -65,17 +74,13 @@ def classify(path: Path, workdir: Path) -> str:
     if path.is_dir():
         return "zarr"
     if zipfile.is_zipfile(path):
-        members = extract_zip(path, workdir)
-        kinds = {_netcdf_kind(m, {str(v) for v in open_netcdf(m).data_vars}) for m in members}
-        if len(kinds) > 1:
-            raise DataError(f"zip {path} mixes ERA5 and CAMS files; give them as separate sources")
-        return kinds.pop()
+        return _kind(path, [open_netcdf(m) for m in extract_zip(path, workdir)])
     if is_grib(path):
-        return _netcdf_kind(path, {str(v) for v in open_grib(path).data_vars})
+        return _kind(path, [open_grib(path)])
     with open(path, "rb") as handle:
         magic = handle.read(8)
     if magic[:3] == b"CDF" or magic[:4] == b"\x89HDF":
-        return _netcdf_kind(path, {str(v) for v in open_netcdf(path).data_vars})
+        return _kind(path, [open_netcdf(path)])
     if is_tiff(path):
         raise DataError(f"{path} is a GeoTIFF: pass it as --elevation FILE or --population FILE")
     if path.suffix.lower() == ".csv" and is_station_csv(path):

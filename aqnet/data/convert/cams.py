@@ -88,9 +88,14 @@ def read_cams(files: list[Path], workdir: Path) -> Part:
     """One part from the CAMS files given: surface and model-level files merged, forecasts flattened."""
     known = (*AEROSOLS, *GASES, *STATE)
     datasets, notes, levels = [], [], {}
-    for label, ds in _open(files, workdir):
+    opened = _open(files, workdir)
+    everything = [str(v) for _, ds in opened for v in ds.data_vars]
+    chemistry = [str(v) for _, ds in opened for v in ds.data_vars if v in AEROSOLS or v in GASES]
+    require_mapped(dict.fromkeys(chemistry), everything, f"CAMS ({names_of(files)})", (*AEROSOLS, *GASES))
+    for label, ds in opened:
         wanted = [n for n in known if n in ds.data_vars]
-        require_mapped(dict.fromkeys(n for n in wanted if n not in STATE), ds.data_vars, label, (*AEROSOLS, *GASES))
+        if not wanted:
+            continue
         ds = ds[wanted]
         if "forecast_reference_time" in ds.dims:
             ds, note = best_estimate(ds, label)

@@ -105,7 +105,7 @@ def combine_expver(ds: xr.Dataset, source: str) -> xr.Dataset:
     return combined.assign_attrs(ds.attrs)
 
 
-def _candidates(ds: xr.Dataset, source: str) -> dict[str, xr.DataArray]:
+def _candidates(ds: xr.Dataset) -> dict[str, xr.DataArray]:
     """Known variables on a single level (surface ``z`` only: on pressure levels it is not the orography)."""
     out = {}
     for name in KNOWN:
@@ -131,13 +131,15 @@ def read_era5(files: list[Path], workdir: Path) -> Part:
     """One part from every ERA5 file given (variables merged, periods concatenated)."""
     datasets = []
     for path in files:
-        for member, ds in open_any(path, workdir):
+        opened = open_any(path, workdir)
+        mapped = [(member, ds, _candidates(ds)) for member, ds in opened]
+        mapped = [m for m in mapped if m[2]]  # a zip's accum member (tp, ...) may hold nothing aqnet uses
+        everything = [str(v) for _, ds in opened for v in ds.data_vars]
+        require_mapped(dict.fromkeys(k for m in mapped for k in m[2]), everything, f"ERA5 file {path}", KNOWN)
+        for member, ds, found in mapped:
             label = f"ERA5 file {member.name}" + (f" (in {path.name})" if member != path else "")
-            found = _candidates(ds, label)
-            require_mapped(found, ds.data_vars, label, KNOWN)
             sub = combine_expver(ds[list(found)], label)
-            sub = squeeze_singletons(normalise_grid(sub, label), label)
-            datasets.append(sub)
+            datasets.append(squeeze_singletons(normalise_grid(sub, label), label))
     label = f"ERA5 ({names_of(files)})"
     try:
         ds = xr.combine_by_coords(datasets, combine_attrs="drop_conflicts", join="outer")
