@@ -55,7 +55,7 @@ def read_geotiff(path: Path, grid: Grid | None = None) -> xr.DataArray:
             lat = tie[4] - (np.arange(shape[0]) + half - tie[1]) * scale[1]
             rows, cols = slice(None), slice(None)
             if grid is not None:
-                margin = 2 * max(np.diff(grid.lat).max(), np.diff(grid.lon).max(), scale[0], scale[1])
+                margin = max(np.diff(grid.lat).max(), np.diff(grid.lon).max()) + 2 * max(scale[0], scale[1])
                 r = np.flatnonzero((lat >= grid.lat[0] - margin) & (lat <= grid.lat[-1] + margin))
                 c = np.flatnonzero((lon >= grid.lon[0] - margin) & (lon <= grid.lon[-1] + margin))
                 if not len(r) or not len(c):
