@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tarfile
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.data.ecmwf import ecmwf_samples  # noqa: F401  (real ECMWF GRIB files, downloaded once)
 from tests.data.store_factory import make_store
 
 
@@ -35,41 +31,3 @@ def store_maker(tmp_path: Path) -> Callable[..., Path]:
         return make_store(tmp_path / name, **kwargs)
 
     return make
-
-
-# -- real ECMWF sample files ---------------------------------------------------------------------------------------
-CFGRIB_SDIST = "cfgrib==0.9.15.1"
-
-
-def _test_cache() -> Path:
-    return Path(os.environ.get("AQNET_TEST_CACHE", Path.home() / ".cache" / "aqnet-tests")).expanduser()
-
-
-@pytest.fixture(scope="session")
-def ecmwf_samples() -> Path:
-    """cfgrib's source distribution's tests/sample-data/ (real ECMWF GRIB files), downloaded once through pip.
-
-    Cached under $AQNET_TEST_CACHE (default ~/.cache/aqnet-tests); a machine with PyPI access downloads it on first
-    use. Without it the test fails (it never skips): the GRIB path must be tested on real files.
-    """
-    from aqnet.utils.atomic import atomic_output, file_lock
-
-    target = _test_cache() / CFGRIB_SDIST.replace("==", "-")
-    if not (target / "era5-levels-members.grib").is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with file_lock(target):
-            if not target.exists():
-                with tempfile.TemporaryDirectory() as tmp:
-                    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
-                    done = subprocess.run([*command, CFGRIB_SDIST, "-d", tmp], capture_output=True, text=True)
-                    if done.returncode != 0:
-                        pytest.fail(f"pip download {CFGRIB_SDIST} (sdist) failed: {done.stderr[-2000:]}")
-                    (archive,) = Path(tmp).glob("cfgrib-*.tar.gz")
-                    with tarfile.open(archive) as tar, atomic_output(target) as staging:
-                        staging.mkdir()
-                        for member in tar.getmembers():
-                            if "/tests/sample-data/" in member.name and member.isfile():
-                                extracted = tar.extractfile(member)
-                                assert extracted is not None
-                                (staging / Path(member.name).name).write_bytes(extracted.read())
-    return target
