@@ -37,6 +37,7 @@ def _app(cfg: DictConfig) -> None:
         case_lead_hours=cfg.case_lead_hours,
         plots=bool(cfg.plots),
         log_to_mlflow=bool(cfg.log_to_mlflow),
+        stations=cfg.get("stations"),
     )
     from aqnet.tasks.report import format_results_table  # the table aqnet-train prints
 
@@ -48,6 +49,9 @@ def _app(cfg: DictConfig) -> None:
             console.print(format_results_table(result.metrics, split=prefix))
         else:
             console.print(f"region {region.name} (lat {region.lat}, lon {region.lon}): no grid cell inside; skipped")
+    if result.stations:
+        console.print(format_results_table(result.metrics, split=f"{result.split}/stations"))
+        console.print(result.stations, soft_wrap=True)
     for path in result.files:
         console.print(f"wrote {path}", soft_wrap=True)
     if result.logged:

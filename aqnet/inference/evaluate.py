@@ -82,6 +82,7 @@ class Evaluation:
     files: list[Path] = field(default_factory=list)
     mlflow_run_id: str | None = None
     logged: str = ""  # where the metrics went in MLflow, or why they did not
+    stations: str = ""  # what the station scores covered (stations=<store>)
 
 
 def with_skill(metrics: Mapping[str, float], split: str, regions: Sequence[Region]) -> dict[str, float]:
@@ -114,6 +115,7 @@ def evaluate(
     case_lead_hours: int | None = None,
     plots: bool = True,
     log_to_mlflow: bool = True,
+    stations: str | None = None,
 ) -> Evaluation:
     """Score run ``spec``'s ``which`` checkpoint on ``split``; write and log the results (module docstring).
 
@@ -126,6 +128,11 @@ def evaluate(
     if limit_batches is not None and limit_batches < 1:
         raise ConfigError(f"limit_batches={limit_batches} must be >= 1 (or null for the whole split)")
     lead = case_lead(list(cfg.data.lead_hours), case_lead_hours)
+    station_store = None
+    if stations:  # scores at observing stations (aqnet/evaluation/stations.py), checked before any compute
+        from aqnet.evaluation.stations import open_for_scoring
+
+        station_store = open_for_scoring(stations, list(cfg.data.targets))
 
     import lightning as L
 
@@ -162,6 +169,15 @@ def evaluate(
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         trainer.test(task, dataloaders=loader, verbose=False)
     result = Evaluation(split, with_skill(task.results, split, inside), boxes)
+    if station_store is not None:
+        from aqnet.evaluation.stations import station_scores
+        from aqnet.tasks.metrics import skill_scores
+
+        scores, result.stations = station_scores(
+            loaded.model, data, station_store, dm.lat.numpy(), dm.lon.numpy(), split, dm.lead_hours,
+            dm.eval_batch_size, limit_batches,
+        )  # fmt: skip
+        result.metrics.update(scores | skill_scores(scores, f"{split}/stations", "persistence"))
     out = loaded.run_dir / "eval"
     result.files.append(_write_metrics(result, loaded, which, out / f"{split}_{which}_metrics.json"))
     if plots:

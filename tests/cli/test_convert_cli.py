@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from tests.data.store_factory import snapshot
 pytestmark = pytest.mark.integration
 
 
-def test_convert_inspect_train(run_cli: Runner, tmp_path: Path) -> None:
+def test_convert_inspect_train_and_score_at_stations(run_cli: Runner, root: Path, tmp_path: Path) -> None:
     (tmp_path / "caqra").mkdir()
     caqra_years(tmp_path / "caqra", (2013, 2014, 2015), days=8)
     store = tmp_path / "converted.zarr"
@@ -39,6 +40,22 @@ def test_convert_inspect_train(run_cli: Runner, tmp_path: Path) -> None:
     )
     assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
     assert "test RMSE" in trained.stdout
+
+    codes = ("1001A", "1002A", "9999A")
+    days = [str(station_csv(tmp_path / f"sites_{d}.csv", d, codes)) for d in ("20150101", "20150102")]
+    table = station_table(tmp_path / "sites.csv", codes)
+    table.write_text(table.read_text().replace("116.2,39.7", "150.0,10.0"))  # one station outside the grid
+    obs = tmp_path / "obs.zarr"
+    done = run_cli("aqnet-data", "convert", *days, "--stations-table", str(table), "--to", str(obs))
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = (root / "runs").iterdir()
+    scored = run_cli("aqnet-eval", f"run={run_dir}", f"stations={obs}", "plots=false")
+    assert scored.returncode == 0, scored.stdout[-2000:] + scored.stderr[-2000:]
+    assert "test/stations RMSE" in scored.stdout and "scored 2 of 3 stations inside the grid" in scored.stdout
+    metrics = json.loads(next((run_dir / "eval").glob("test_best_metrics.json")).read_text())["metrics"]
+    for key in ("test/stations/rmse_pm25_12h", "test/stations/persistence_rmse_co_24h", "test/stations/bias_o3_24h"):
+        assert np.isfinite(metrics[key]), key
+    assert "test/stations/skill_persistence_pm25_12h" in metrics
 
 
 def test_an_existing_aqnet_store_is_replaced_only_with_overwrite(run_cli: Runner, tmp_path: Path) -> None:
