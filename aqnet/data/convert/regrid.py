@@ -184,10 +184,6 @@ def regrid(ds: xr.Dataset, grid: Grid, label: str) -> tuple[xr.Dataset, dict[str
     return xr.Dataset(out).assign_coords(lat=grid.lat, lon=grid.lon), methods
 
 
-def _time_dim(ds: xr.Dataset) -> str | None:
-    return "time" if "time" in ds.dims else None
-
-
 def cell_area_km2(lat: Sequence[float], lon: Sequence[float]) -> np.ndarray:
     """[lat, lon] areas of cells with these centres on a sphere of radius 6371.0088 km (the IUGG mean radius)."""
     radius = 6371.0088
