@@ -5,6 +5,7 @@ aqnet-bench attention [--tokens N ...] [--backends dense chunked flex] [--mode f
                       [--dtype float32|bfloat16] [--max-dense-tokens N]
 aqnet-bench step [key=value ...] [--grid full|HxW] [--batch B] [--repeats R] [--device cpu|cuda]
                  [--precision 32|bf16-mixed] [--compare-to-none] [--peak-tflops T]
+aqnet-bench loader [--store PATH ...] [--samples N] [--batch B] [--workers W] [--repeats R]
 
 stdout: one JSON object per line; stderr: progress. docs/performance.md explains every field.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from typing import Any
 
 from aqnet.errors import ConfigError, fail, run_cli
 
@@ -87,7 +89,19 @@ def _parser() -> argparse.ArgumentParser:
     step.add_argument("--compare-to-none", action="store_true", help="also time physics_bias=none; ratio_to_no_bias")
     step.add_argument("--peak-tflops", type=_positive_float, help="GPU peak for MFU (default: built-in table)")
     _common(step, repeats=3)
+    _loader_parser(commands)
     return parser
+
+
+def _loader_parser(commands: Any) -> None:
+    loader = commands.add_parser("loader", help="aqnet's DataModule vs xbatcher + DataLoader vs raw zarr reads")
+    loader.add_argument("--store", nargs="+", help="stores to read (default: the tiny benchmark and its conversion)")
+    loader.add_argument("--samples", type=_positive, default=512, help="(init, lead) samples per pass (512)")
+    loader.add_argument("--batch", type=_positive, default=8, help="samples per batch (8)")
+    loader.add_argument("--workers", type=int, default=2, help="DataLoader workers of every pipeline (2)")
+    loader.add_argument("--repeats", type=_positive, default=3, help="timed passes of each pipeline (3)")
+    for split, years in (("train", [2013, 2014, 2015, 2016]), ("val", [2017]), ("test", [2018])):
+        loader.add_argument(f"--{split}-years", type=int, nargs="+", default=years, help=f"default {years}")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -110,6 +124,10 @@ def _main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     import torch
 
+    if args.command == "loader":
+        from aqnet.bench.loader import run as run_loader
+
+        return run_loader(args)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device cuda: no CUDA device is available (torch {torch.__version__}); use --device cpu")
     if args.command == "attention":

@@ -2,6 +2,8 @@
 
 aqnet-data synth --size tiny|small|full [--out PATH] [--seed N] [--box LAT0 LAT1 LON0 LON1]
 aqnet-data inspect STORE
+aqnet-data convert SOURCE... --to STORE [--grid G] [--box LAT0 LAT1 LON0 LON1] [--years Y ...] [--step 3h]
+                   [--elevation pvlib|FILE] [--population FILE] [--stations-table FILE] [--overwrite] [--time-chunk N]
 """
 
 from __future__ import annotations
@@ -42,7 +44,26 @@ def _parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser("inspect", help="print variables, units, shapes, time ranges, NaN fractions")
     inspect.add_argument("store", type=Path, help="path of a zarr store")
+    _convert_parser(commands)
     return parser
+
+
+def _convert_parser(commands: argparse._SubParsersAction) -> None:
+    convert = commands.add_parser(
+        "convert", help="ERA5 / CAMS / CAQRA-style zarr / station CSVs as delivered -> one aqnet store (docs/data.md)"
+    )
+    convert.add_argument("sources", type=Path, nargs="+", metavar="SOURCE", help="files or zarr stores, any mix")
+    convert.add_argument("--to", type=Path, required=True, help="the store to write (never over a non-aqnet path)")
+    convert.add_argument("--grid", help="cell size in degrees (0.25 or 0.25x0.5, with --box) or a store/netCDF to copy")
+    convert.add_argument("--box", type=float, nargs=4, metavar=("LAT0", "LAT1", "LON0", "LON1"), help="domain")
+    convert.add_argument("--years", type=int, nargs="+", metavar="Y", help="keep only these years")
+    convert.add_argument("--step", help="time step of the store, e.g. 3h (default: the coarsest source's)")
+    convert.add_argument("--elevation", help="pvlib or a GeoTIFF / netCDF DEM (default: a source's own, else pvlib)")
+    convert.add_argument("--population", type=Path, help="WorldPop-style GeoTIFF of population")
+    convert.add_argument("--population-units", choices=("per-pixel", "per-km2"), help="default: from the file name")
+    convert.add_argument("--stations-table", type=Path, help="station CSVs: code, lat, lon[, elevation] per station")
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing aqnet store at --to")
+    convert.add_argument("--time-chunk", type=int, default=1, help="time steps per chunk (1: fastest reads)")
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -63,9 +84,33 @@ def _inspect(args: argparse.Namespace) -> None:
     print(inspect_store(args.store.expanduser().resolve()).format())
 
 
+def _convert(args: argparse.Namespace) -> None:
+    from aqnet.data.convert import convert
+
+    started = time.perf_counter()
+    result = convert(
+        args.sources,
+        args.to,
+        grid=args.grid,
+        box=tuple(args.box) if args.box else None,
+        years=args.years,
+        step=args.step,
+        elevation=args.elevation,
+        population=args.population,
+        population_units=args.population_units,
+        stations_table=args.stations_table,
+        overwrite=args.overwrite,
+        time_chunk=args.time_chunk,
+    )
+    shape = " ".join(f"{k}={v}" for k, v in result.shape.items())
+    print(f"wrote {result.kind} store {result.path} ({shape}) in {time.perf_counter() - started:.1f} s")
+    for line in result.lines:
+        print(f"  {line}")
+
+
 def _main() -> None:
     args = _parser().parse_args()
-    {"synth": _synth, "inspect": _inspect}[args.command](args)
+    {"synth": _synth, "inspect": _inspect, "convert": _convert}[args.command](args)
 
 
 def main() -> int:

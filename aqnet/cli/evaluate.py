@@ -35,6 +35,7 @@ def _app(cfg: DictConfig) -> None:
         case_lead_hours=cfg.case_lead_hours,
         plots=bool(cfg.plots),
         log_to_mlflow=bool(cfg.log_to_mlflow),
+        stations=cfg.get("stations"),
     )
 
 

@@ -63,7 +63,7 @@ class AirQualityDataModule(lightning.LightningDataModule):
         self.splits = Splits(tuple(train_years), tuple(val_years), tuple(test_years))
         self.lead_hours = tuple(int(h) for h in lead_hours)
         if not self.lead_hours or min(self.lead_hours) <= 0:
-            raise DataError(f"data.lead_hours must be positive hours, got {list(lead_hours)}")
+            raise DataError(f"task.lead_hours must be positive hours, got {list(lead_hours)}")
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size or batch_size)
         self.resume_at: tuple[int, int] | None = None  # set when a run resumes mid-epoch
         self.num_workers, self.seed = int(num_workers), int(seed)

@@ -1,9 +1,10 @@
 """Per-sample reads: a map-style Dataset over one split's (init, lead) pairs.
 
-The zarr store is opened on first ``__getitem__`` in each process (DataLoader workers included) with
-``chunks=None``: xarray's lazy indexing then reads exactly the chunks holding the requested frame, without building
-a dask graph per sample. Open handles are never pickled (``__getstate__`` drops them). Each frame is reordered to
-ascending lat/lon with a numpy take and converted to canonical units; static fields are read once per process.
+The zarr store is opened on first use in each process (DataLoader workers included); open handles are never
+pickled (``__getstate__`` drops them). Dynamic frames come from a :class:`aqnet.data.reader.FrameReader`: the frames
+of a whole batch (``__getitems__``, which torch's DataLoader calls with a batch's indices) are read with one zarr
+call per variable, each time chunk decoded once. Each frame is reordered
+to ascending lat/lon and converted to canonical units; static fields are read once per process.
 
 A store small enough for memory (the tiny and small benchmarks) is better decoded once: :func:`load_frames` reads
 whole variables in canonical order and units, and every split's dataset shares them (forked DataLoader workers
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from aqnet.data.reader import FrameReader
 from aqnet.data.samples import SampleIndex
 from aqnet.data.store import StoreHandle, open_dataset
 from aqnet.errors import DataError
@@ -93,6 +95,7 @@ class ForecastDataset(torch.utils.data.Dataset):
         self._ds: xr.Dataset | None = None
         self._pid: int | None = None
         self._static_frames: dict[str, np.ndarray] = {}
+        self._reader: FrameReader | None = None
         self.frames = frames or {}  # decoded [T, H, W] arrays shared by every split (see load_frames)
 
     def __len__(self) -> int:
@@ -100,29 +103,63 @@ class ForecastDataset(torch.utils.data.Dataset):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_ds=None, _pid=None, _static_frames={})  # workers open their own handle
+        state.update(_ds=None, _pid=None, _static_frames={}, _reader=None)  # workers open their own handles
         return state
 
     def _open(self) -> xr.Dataset:
         if self._ds is None or self._pid != os.getpid():
             self._ds, _ = open_dataset(self.path, chunks=None)
             self._pid = os.getpid()
-            self._static_frames = {n: self._read(n, None) for n in self.static}
+            self._static_frames = {
+                n: read_canonical(self._ds, self.path, self.layout, self.conversions, n, None) for n in self.static
+            }
+            streamed = [n for n in dict.fromkeys((*self.input_names, *self.target_names)) if n not in self.static]
+            streamed = [n for n in streamed if n not in self.frames]
+            self._reader = FrameReader(self.path, self._ds, self.layout, streamed)
         return self._ds
 
-    def _read(self, name: str, t: int | None) -> np.ndarray:
-        """One [H, W] frame in canonical units and order (float32)."""
-        if t is not None and name in self.frames:
-            return self.frames[name][t]
-        return read_canonical(self._ds, self.path, self.layout, self.conversions, name, t, self.times)
+    @property
+    def reader(self) -> FrameReader:
+        self._open()
+        assert self._reader is not None
+        return self._reader
 
-    def _stack(self, names: Sequence[str], t: int) -> np.ndarray:
-        return np.stack([self._static_frames[n] if n in self.static else self._read(n, t) for n in names])
+    def _stacks(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(inputs [V_in, H, W], targets [V_out, H, W]) float32 for each (init, valid) time index pair."""
+        self._open()
+        wanted = [
+            (n, t)
+            for t0, t1 in pairs
+            for names, t in ((self.input_names, t0), (self.target_names, t1))
+            for n in names
+            if n not in self.static and n not in self.frames
+        ]
+        read = dict(zip(wanted, self.reader.frames(wanted, self.times), strict=True)) if wanted else {}
+
+        def frame(name: str, t: int) -> np.ndarray:
+            if name in self.static:
+                return self._static_frames[name]
+            if name in self.frames:
+                return self.frames[name][t]
+            values = read[(name, t)]
+            values = self.conversions[name](values) if name in self.conversions else values
+            return values.astype(np.float32, copy=False)
+
+        return [
+            (np.stack([frame(n, t0) for n in self.input_names]), np.stack([frame(n, t1) for n in self.target_names]))
+            for t0, t1 in pairs
+        ]
+
+    def __getitems__(self, ks: Sequence[int]) -> list[dict[str, Any]]:
+        """A batch of samples with one concurrent read (torch's DataLoader calls this with a batch's indices)."""
+        pairs = [(int(self.index.init_index[k]), int(self.index.valid_index[k])) for k in ks]
+        return [self._sample(k, *stacks) for k, stacks in zip(ks, self._stacks(pairs), strict=True)]
 
     def __getitem__(self, k: int) -> dict[str, Any]:
-        self._open()
-        t0, t1 = int(self.index.init_index[k]), int(self.index.valid_index[k])
-        inputs, targets = self._stack(self.input_names, t0), self._stack(self.target_names, t1)
+        return self.__getitems__([k])[0]
+
+    def _sample(self, k: int, inputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+        t0 = int(self.index.init_index[k])
         input_valid, target_valid = np.isfinite(inputs), np.isfinite(targets)
         inputs = np.where(input_valid, inputs, self.fill)
         targets = np.where(target_valid, targets, 0.0).astype(np.float32)

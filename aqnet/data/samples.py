@@ -91,7 +91,7 @@ def build_index(
         if not ok.any():
             raise DataError(
                 f"no valid {split} sample for lead {lead} h in store {store}: the lead is longer than "
-                f"every contiguous block of years {', '.join(map(str, years))}; shorten data.lead_hours"
+                f"every contiguous block of years {', '.join(map(str, years))}; shorten task.lead_hours"
             )
         init = np.flatnonzero(ok)
         inits.append(init)

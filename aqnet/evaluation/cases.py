@@ -3,7 +3,7 @@
 During the test epoch, :class:`TestEvaluation` records, for the model and each baseline, in physical units:
 
 * per case (one sample = one init time × lead): Σ w·valid·err² and Σ w·valid per target variable, with
-  w = cos(lat) (the same unnormalised weights as :mod:`aqnet.tasks.metrics`, so Σ sse / Σ weight over the cases
+  w = cos(lat) (the same unnormalised weights as :mod:`aqnet.tasks.forecast.metrics`, so Σ sse / Σ weight over the cases
   of a lead is exactly the pooled test MSE);
 * per pixel: Σ valid·err² and the count of valid samples per (variable, lead, lat, lon).
 

@@ -83,6 +83,7 @@ class Evaluation:
     files: list[Path] = field(default_factory=list)
     mlflow_run_id: str | None = None
     logged: str = ""  # where the metrics went in MLflow, or why they did not
+    stations: str = ""  # what the station scores covered (stations=<store>)
 
 
 def with_skill(metrics: Mapping[str, float], split: str, regions: Sequence[Region]) -> dict[str, float]:
@@ -119,6 +120,7 @@ def evaluate_forecast(
     case_lead_hours: int | None = None,
     plots: bool = True,
     log_to_mlflow: bool = True,
+    stations: str | None = None,
 ) -> Evaluation:
     """Score a forecast run on ``split``; write and log the results (module docstring).
 
@@ -131,6 +133,11 @@ def evaluate_forecast(
     if limit_batches is not None and limit_batches < 1:
         raise ConfigError(f"limit_batches={limit_batches} must be >= 1 (or null for the whole split)")
     lead = case_lead(list(cfg.task.lead_hours), case_lead_hours)
+    station_store = None
+    if stations:  # scores at observing stations (aqnet/evaluation/stations.py), checked before any compute
+        from aqnet.evaluation.stations import open_for_scoring
+
+        station_store = open_for_scoring(stations, list(cfg.task.targets))
 
     import lightning as L
 
@@ -167,6 +174,15 @@ def evaluate_forecast(
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         trainer.test(task, dataloaders=loader, verbose=False)
     result = Evaluation(split, with_skill(task.results, split, inside), boxes)
+    if station_store is not None:
+        from aqnet.evaluation.stations import station_scores
+        from aqnet.tasks.forecast.metrics import skill_scores
+
+        scores, result.stations = station_scores(
+            loaded.model, data, station_store, dm.lat.numpy(), dm.lon.numpy(), split, dm.lead_hours,
+            dm.eval_batch_size, limit_batches,
+        )  # fmt: skip
+        result.metrics.update(scores | skill_scores(scores, f"{split}/stations", "persistence"))
     out = loaded.run_dir / "eval"
     result.files.append(_write_metrics(result, loaded, which, out / f"{split}_{which}_metrics.json"))
     if plots:
@@ -191,6 +207,9 @@ def print_evaluation(result: Evaluation) -> None:
             console.print(format_results_table(result.metrics, split=prefix))
         else:
             console.print(f"region {region.name} (lat {region.lat}, lon {region.lon}): no grid cell inside; skipped")
+    if result.stations:
+        console.print(format_results_table(result.metrics, split=f"{result.split}/stations"))
+        console.print(result.stations, soft_wrap=True)
     for path in result.files:
         console.print(f"wrote {path}", soft_wrap=True)
     if result.logged:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.data.ecmwf import ecmwf_samples  # noqa: F401  (real ECMWF GRIB files for the convert tests)
+
 BIN = Path(sys.executable).parent
 
 

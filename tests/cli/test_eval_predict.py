@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+import yaml
 from omegaconf import OmegaConf
 
 from tests.cli.conftest import assert_one_line_error, script
@@ -117,12 +118,14 @@ def test_eval_uses_the_runs_config_not_the_command_line(run: Run) -> None:
 def _direct_forecast(run: Run, init: np.datetime64, which: str = "best") -> dict[int, np.ndarray]:
     """lead → [V, H, W]: the Forecaster built here from the run's config, fed by the training data module."""
     from aqnet import builders
+    from aqnet.config.schema import typed_run_config
     from aqnet.data.batch import collate_batch
 
-    cfg = OmegaConf.load(run.dir / "config.yaml")
-    dm = builders.build_datamodule(cfg, Path(cfg.data.path))
+    cfg = typed_run_config(yaml.safe_load((run.dir / "config.yaml").read_text()))
+    task = builders.build_task(cfg)
+    dm = task.datamodule(cfg, Path(cfg.data.path))
     dm.setup("test")
-    model = builders.build_model(cfg, dm)
+    model = builders.build_model(cfg, task, dm)
     state = torch.load(run.dir / "checkpoints" / f"{which}.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     model.eval()

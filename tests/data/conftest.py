@@ -1,4 +1,4 @@
-"""Fixtures: small synthetic stores (see store_factory) and a private cache dir per test."""
+"""Fixtures: small synthetic stores (see store_factory), a private cache dir per test, real ECMWF GRIB files."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.data.ecmwf import ecmwf_samples  # noqa: F401  (real ECMWF GRIB files, downloaded once)
 from tests.data.store_factory import make_store
 
 
