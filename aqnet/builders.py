@@ -148,6 +148,8 @@ def report(
     if footprints is not None:
         tracking.log_artifact(logger, footprints, "plots")
     console = Console()
+    if not console.is_terminal:  # a log file: wide enough for the results table's columns
+        console = Console(width=132)
     console.print(task.report(metrics, split="test"))
     console.print(f"run directory: {run_dir}")
     if checkpoints.best_model_path:

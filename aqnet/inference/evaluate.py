@@ -30,8 +30,9 @@ from aqnet.data.samples import SPLITS
 from aqnet.errors import ConfigError
 from aqnet.inference.loading import LoadedRun, OpenedRun, load_run, open_data, open_run
 from aqnet.inference.predict import forecast
+from aqnet.tasks.forecast import BASELINES
 
-REFERENCES = ("persistence", "climatology")
+REFERENCES = BASELINES  # skill is reported against each
 _REGION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -156,6 +157,9 @@ def evaluate_forecast(
         lon=dm.lon,
         split=split,
         regions={r.name: masks[r.name] for r in inside},
+        references=run.task.references(dm),
+        daily_days=run.task.daily_days(dm, split),
+        utc_offset_hours=run.task.daily_utc_offset_hours,
     )
     data = dm.datasets[split]
     loader = DataLoader(data, dm.eval_batch_size, shuffle=False, num_workers=dm.num_workers, collate_fn=collate_batch)

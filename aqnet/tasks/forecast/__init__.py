@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from aqnet.finetune.phases import PhasePlan
     from aqnet.tasks.forecast.module import ForecastModule
 
-SCORES = ("rmse", "mae", "bias")
-BASELINES = ("persistence", "climatology")
+# scores per target × lead of the model and of every reference (aqnet.tasks.forecast.metrics)
+SCORES = ("rmse", "mae", "bias", "nmb", "nme", "corr")
+# the references every forecast is scored beside (aqnet.tasks.forecast.baselines / .references)
+BASELINES = ("persistence", "climatology", "seasonal_climatology", "damped_persistence")
 
 
 @dataclass
@@ -36,6 +38,9 @@ class Forecast(Task):
     name: str = "forecast"
     targets: list[str] = field(default_factory=lambda: list(POLLUTANTS))
     lead_hours: list[int] = field(default_factory=lambda: list(LEAD_HOURS))
+    seasonal_window_days: float = 15.0  # half-width of the day-of-year windows of the seasonal climatology
+    damping_samples: int = 256  # training pairs per lead that fit damped persistence's φ
+    daily_utc_offset_hours: float = 8.0  # daily scores over local days: UTC + this (China Standard Time)
 
     architecture_keys: ClassVar[tuple[str, ...]] = ("targets",)  # the head's output channels
 
@@ -46,6 +51,10 @@ class Forecast(Task):
             raise ConfigError(f"task.targets has duplicates: {list(self.targets)}")
         if not self.lead_hours or any(h <= 0 for h in self.lead_hours):
             raise ConfigError(f"task.lead_hours={list(self.lead_hours)} must be a non-empty list of positive hours")
+        if not 0 < self.seasonal_window_days <= 183:
+            raise ConfigError(f"task.seasonal_window_days={self.seasonal_window_days} must be within (0, 183]")
+        if self.damping_samples < 1:
+            raise ConfigError(f"task.damping_samples={self.damping_samples} must be >= 1")
 
     # -- building a run -------------------------------------------------------------------------------------------
     def datamodule(self, cfg: DictConfig, store: Path) -> AirQualityDataModule:
@@ -100,6 +109,24 @@ class Forecast(Task):
             optimization=optimization(cfg, self, model, phases),
             evaluation_dir=run_dir / "evaluation" if run_dir is not None else None,
             lon=datamodule.lon,
+            references=self.references(datamodule),
+            daily_days=self.daily_days(datamodule, "test"),
+            utc_offset_hours=self.daily_utc_offset_hours,
+        )
+
+    def daily_days(self, datamodule: AirQualityDataModule, split: str) -> dict[tuple[float, float], int]:
+        """(lead, local day) → the number of ``split`` samples valid on it (what the daily scores wait for)."""
+        from aqnet.tasks.forecast.daily import expected_days
+
+        index, times = datamodule.indexes[split], datamodule.handle.times.astype("datetime64[s]").astype("int64")
+        return expected_days(times[index.init_index], index.lead_hours, self.daily_utc_offset_hours)
+
+    def references(self, datamodule: AirQualityDataModule) -> dict[str, Any]:
+        """The seasonal climatology and damped persistence of the training years (cached with the statistics)."""
+        from aqnet.tasks.forecast.references import build_references
+
+        return build_references(
+            datamodule, self.targets, self.lead_hours, self.seasonal_window_days, self.damping_samples
         )
 
     # -- metrics ----------------------------------------------------------------------------------------------------

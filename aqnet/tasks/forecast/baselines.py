@@ -12,13 +12,14 @@ data (NaN: never valid in the training years) are left out of the climatology sc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from aqnet.models.climatology import HourlyClimatology, nearest_hour_index, valid_hour_of_day
 
-__all__ = ["HourlyClimatology", "nearest_hour_index", "persistence", "valid_hour_of_day"]
+__all__ = ["HourOfDay", "HourlyClimatology", "Persistence", "nearest_hour_index", "persistence", "valid_hour_of_day"]
 
 
 def persistence(inputs: Tensor, input_names: Sequence[str], target_names: Sequence[str]) -> tuple[Tensor, Tensor]:
@@ -32,3 +33,21 @@ def persistence(inputs: Tensor, input_names: Sequence[str], target_names: Sequen
     channels = torch.tensor([index.get(n, 0) for n in target_names], dtype=torch.long, device=inputs.device)
     pred = inputs.index_select(1, channels)
     return torch.where(available[None, :, None, None], pred, torch.zeros_like(pred)), available
+
+
+class Persistence(nn.Module):
+    """The reference ``persistence``: (batch, target names) → (prediction, available)."""
+
+    def forward(self, batch: Any, names: Sequence[str]) -> tuple[Tensor, Tensor]:
+        return persistence(batch.inputs, batch.input_names, names)
+
+
+class HourOfDay(nn.Module):
+    """The reference ``climatology``: the hour-of-day climatology at the valid time."""
+
+    def __init__(self, climatology: HourlyClimatology) -> None:
+        super().__init__()
+        self.climatology = climatology
+
+    def forward(self, batch: Any, names: Sequence[str]) -> tuple[Tensor, Tensor]:
+        return self.climatology(names, batch.init_time, batch.lead_hours)

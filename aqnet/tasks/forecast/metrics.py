@@ -18,8 +18,8 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 
 from aqnet.evaluation.weights import latitude_weights
+from aqnet.tasks.forecast import SCORES
 
-SCORES: tuple[str, ...] = ("rmse", "mae", "bias")
 MODEL = "model"  # the source whose names carry no prefix
 
 
@@ -40,11 +40,14 @@ def skill(rmse: float | Tensor, rmse_reference: float | Tensor) -> float | Tenso
 
 
 class _LeadBucketed(Metric):
-    """Area-weighted sums per (variable, lead) over valid pixels; subclasses choose the pointwise error."""
+    """Area-weighted sums per (variable, lead) over valid pixels; subclasses choose the summed fields and how the
+    sums make the score (``SUMS`` names the states, :meth:`_fields` gives one per-pixel field for each)."""
 
     full_state_update = False
     is_differentiable = False
     higher_is_better = False
+    SUMS: tuple[str, ...] = ("total", "weight")
+    FIELD_DTYPE = torch.float32
 
     def __init__(self, names: Sequence[str], lead_hours: Sequence[float], lat: Tensor, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -57,15 +60,16 @@ class _LeadBucketed(Metric):
         self.register_buffer("_w", latitude_weights(lat, normalise=False)[:, None], persistent=False)
         shape = (len(self.names), len(self.lead_hours))
         # float64: sums over an epoch of many pixels lose precision in float32
-        self.add_state("total", torch.zeros(shape, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("weight", torch.zeros(shape, dtype=torch.float64), dist_reduce_fx="sum")
+        for name in self.SUMS:
+            self.add_state(name, torch.zeros(shape, dtype=torch.float64), dist_reduce_fx="sum")
 
     @abstractmethod
-    def _pointwise(self, err: Tensor) -> Tensor:
-        """The per-pixel error that is averaged: squared (RMSE), absolute (MAE) or signed (bias)."""
+    def _fields(self, pred: Tensor, target: Tensor, valid: Tensor) -> tuple[Tensor, ...]:
+        """One per-pixel field per entry of ``SUMS``, summed (area-weighted) over valid pixels."""
 
-    def _finish(self, mean: Tensor) -> Tensor:
-        return mean
+    @abstractmethod
+    def _score(self, sums: dict[str, Tensor]) -> Tensor:
+        """The score [V, L] from the epoch's sums (NaN where no valid pixel was seen)."""
 
     def _bucket(self, lead_hours: Tensor) -> Tensor:
         """One-hot [B, L] of each sample's lead; a lead not configured is an error, not silently dropped."""
@@ -83,27 +87,42 @@ class _LeadBucketed(Metric):
         if pred.shape[1] != len(self.names):
             raise ValueError(f"{pred.shape[1]} channels but {len(self.names)} names {self.names}")
         valid = valid.bool()
-        pred, target = pred.float(), target.float()
-        # where(): NaN at invalid pixels must not leak into the sums (NaN·0 = NaN)
-        err = torch.where(valid, self._pointwise(pred - target), torch.zeros_like(pred))
-        w = self._w.to(err.dtype)
-        num = (err * w).sum(dim=(-2, -1)).double()  # [B, V]
-        den = (valid.to(err.dtype) * w).sum(dim=(-2, -1)).double()
+        pred, target = pred.to(self.FIELD_DTYPE), target.to(self.FIELD_DTYPE)
+        w = self._w.to(self.FIELD_DTYPE)
         onehot = self._bucket(lead_hours)
-        self.total += torch.einsum("bv,bl->vl", num, onehot)
-        self.weight += torch.einsum("bv,bl->vl", den, onehot)
+        for name, field in zip(self.SUMS, self._fields(pred, target, valid), strict=True):
+            # where(): NaN at invalid pixels must not leak into the sums (NaN·0 = NaN)
+            field = torch.where(valid, field, torch.zeros_like(pred))
+            per_sample = (field * w).sum(dim=(-2, -1)).double()  # [B, V]
+            setattr(self, name, getattr(self, name) + torch.einsum("bv,bl->vl", per_sample, onehot))
 
     def compute(self) -> Tensor:
         """[V, L]; NaN where no valid pixel was seen."""
-        mean = self.total / self.weight  # 0/0 → NaN marks "no data"
-        return self._finish(mean)
+        return self._score({name: getattr(self, name) for name in self.SUMS})
 
     def compute_grid(self) -> Tensor:
         """:meth:`compute` always shaped [V, L] (torchmetrics squeezes a 1×1 result to a scalar)."""
         return self.compute().reshape(len(self.names), len(self.lead_hours))
 
 
-class PooledRMSE(_LeadBucketed):
+class _WeightedMean(_LeadBucketed):
+    """Σ w·valid·f(pred, target) / Σ w·valid; subclasses choose f (:meth:`_pointwise`) and a final transform."""
+
+    def _fields(self, pred: Tensor, target: Tensor, valid: Tensor) -> tuple[Tensor, ...]:
+        return self._pointwise(pred - target), valid.to(pred.dtype)
+
+    @abstractmethod
+    def _pointwise(self, err: Tensor) -> Tensor:
+        """The per-pixel error that is averaged: squared (RMSE), absolute (MAE) or signed (bias)."""
+
+    def _finish(self, mean: Tensor) -> Tensor:
+        return mean
+
+    def _score(self, sums: dict[str, Tensor]) -> Tensor:
+        return self._finish(sums["total"] / sums["weight"])  # 0/0 → NaN marks "no data"
+
+
+class PooledRMSE(_WeightedMean):
     """sqrt(Σ w·valid·(pred − target)² / Σ w·valid) over every valid pixel of every sample."""
 
     def _pointwise(self, err: Tensor) -> Tensor:
@@ -113,21 +132,71 @@ class PooledRMSE(_LeadBucketed):
         return mean.sqrt()
 
 
-class MAE(_LeadBucketed):
+class MAE(_WeightedMean):
     """Σ w·valid·|pred − target| / Σ w·valid."""
 
     def _pointwise(self, err: Tensor) -> Tensor:
         return err.abs()
 
 
-class Bias(_LeadBucketed):
+class Bias(_WeightedMean):
     """Σ w·valid·(pred − target) / Σ w·valid (positive: over-prediction)."""
 
     def _pointwise(self, err: Tensor) -> Tensor:
         return err
 
 
-_SCORE_CLASSES: dict[str, type[_LeadBucketed]] = {"rmse": PooledRMSE, "mae": MAE, "bias": Bias}
+class NMB(_LeadBucketed):
+    """Normalised mean bias Σ w·(pred − obs) / Σ w·obs (0 is unbiased; +0.1: 10% too high on the whole)."""
+
+    SUMS = ("error", "observed")
+
+    def _fields(self, pred: Tensor, target: Tensor, valid: Tensor) -> tuple[Tensor, ...]:
+        return pred - target, target
+
+    def _score(self, sums: dict[str, Tensor]) -> Tensor:
+        return sums["error"] / sums["observed"]
+
+
+class NME(_LeadBucketed):
+    """Normalised mean error Σ w·|pred − obs| / Σ w·obs."""
+
+    SUMS = ("error", "observed")
+
+    def _fields(self, pred: Tensor, target: Tensor, valid: Tensor) -> tuple[Tensor, ...]:
+        return (pred - target).abs(), target
+
+    def _score(self, sums: dict[str, Tensor]) -> Tensor:
+        return sums["error"] / sums["observed"]
+
+
+class Correlation(_LeadBucketed):
+    """Area-weighted Pearson r between prediction and observation over every valid pixel of every sample."""
+
+    SUMS = ("w", "p", "o", "pp", "oo", "po")
+    FIELD_DTYPE = torch.float64  # second moments of CO (~10^5 µg² m⁻⁶) would lose digits in float32
+
+    def _fields(self, pred: Tensor, target: Tensor, valid: Tensor) -> tuple[Tensor, ...]:
+        return valid.to(pred.dtype), pred, target, pred.square(), target.square(), pred * target
+
+    def _score(self, sums: dict[str, Tensor]) -> Tensor:
+        n = sums["w"]
+        mp, mo = sums["p"] / n, sums["o"] / n
+        cov = sums["po"] / n - mp * mo
+        var_p, var_o = sums["pp"] / n - mp.square(), sums["oo"] / n - mo.square()
+        # a constant field (a climatology at one pixel, say) has no correlation: below round-off, NaN
+        flat = (var_p <= 1e-10 * (mp.square() + 1)) | (var_o <= 1e-10 * (mo.square() + 1))
+        return torch.where(flat, torch.nan, cov / (var_p * var_o).clamp_min(0).sqrt())
+
+
+_SCORE_CLASSES: dict[str, type[_LeadBucketed]] = {
+    "rmse": PooledRMSE,
+    "mae": MAE,
+    "bias": Bias,
+    "nmb": NMB,
+    "nme": NME,
+    "corr": Correlation,
+}
 
 
 class PooledLoss(Metric):

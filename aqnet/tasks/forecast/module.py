@@ -11,7 +11,8 @@ import torch
 from torch import Tensor, nn
 
 from aqnet.evaluation.cases import TestEvaluation
-from aqnet.tasks.forecast.baselines import HourlyClimatology, persistence
+from aqnet.tasks.forecast.baselines import HourlyClimatology, HourOfDay, Persistence
+from aqnet.tasks.forecast.daily import DailyScores
 from aqnet.tasks.forecast.losses import LatWeightedMSE
 from aqnet.tasks.forecast.metrics import ForecastMetrics
 from aqnet.training.logging import log_physics_parameters
@@ -65,6 +66,9 @@ class ForecastModule(L.LightningModule):
         climatology_hours: Sequence[float] | None = None,
         evaluation_dir: Path | str | None = None,
         lon: Tensor | Sequence[float] | None = None,
+        references: Mapping[str, nn.Module] | None = None,
+        daily_days: Mapping[tuple[float, float], int] | None = None,
+        utc_offset_hours: float = 8.0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -78,7 +82,15 @@ class ForecastModule(L.LightningModule):
         elif climatology is not None and not isinstance(climatology, HourlyClimatology):
             climatology = HourlyClimatology.from_climatology(climatology)  # the data module's Climatology
         self.climatology = climatology
-        baselines = ("persistence", "climatology") if climatology is not None else ("persistence",)
+        # every reference is scored on the same samples and valid pixels as the model: (batch, names) → (pred, ok)
+        self.references = nn.ModuleDict(
+            {
+                "persistence": Persistence(),
+                **({"climatology": HourOfDay(climatology)} if climatology is not None else {}),
+                **(references or {}),
+            }
+        )
+        baselines = tuple(self.references)
         # one metric set per stage: torchmetrics state must not mix validation and test epochs
         self.val_metrics = ForecastMetrics(self.target_names, self.lead_hours, lat, baselines)
         self.test_metrics = ForecastMetrics(self.target_names, self.lead_hours, lat, baselines)
@@ -87,6 +99,13 @@ class ForecastModule(L.LightningModule):
         self.test_evaluation: TestEvaluation | None = None
         if self.evaluation_dir is not None:
             self.test_evaluation = TestEvaluation(self.target_names, self.lead_hours, lat, lon, ("model", *baselines))
+        # daily-mean exceedance and MDA8 scores of the test split: (lead, local day) → its number of samples
+        self.test_daily: DailyScores | None = None
+        if daily_days:
+            sources = ("model", *baselines)
+            self.test_daily = DailyScores(
+                self.target_names, self.lead_hours, lat, sources, daily_days, utc_offset_hours
+            )
 
     # -- batches -------------------------------------------------------------------------------------------------
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
@@ -136,14 +155,15 @@ class ForecastModule(L.LightningModule):
         num, den = self.loss_fn.terms(pred, self.model.normalise_targets(targets), valid)
         metrics.update_loss(num, den)  # pooled over the epoch: the DDP-safe way to get {split}/loss
         physical = self.model.denormalise_targets(pred)
-        lead = batch.lead_hours
         self._score(metrics, split, batch, "model", physical, targets, valid)
-        pers, available = persistence(batch.inputs, batch.input_names, self.target_names)
-        self._score(metrics, split, batch, "persistence", pers, targets, valid & available[None, :, None, None])
-        if self.climatology is not None:
-            clim, available = self.climatology(self.target_names, batch.init_time, lead)
-            clim_valid = valid & available[None, :, None, None] & torch.isfinite(clim)
-            self._score(metrics, split, batch, "climatology", clim, targets, clim_valid)
+        preds, valids = {"model": physical}, {"model": valid}
+        for source, reference in self.references.items():
+            pred, available = reference(batch, self.target_names)
+            ok = valid & available[None, :, None, None] & torch.isfinite(pred)  # no climatology: not scored
+            self._score(metrics, split, batch, source, pred, targets, ok)
+            preds[source], valids[source] = pred, ok
+        if split != "val" and self.test_daily is not None:
+            self.test_daily.update(preds, valids, targets, valid, batch.init_time, batch.lead_hours)
         return num / den.clamp_min(torch.finfo(den.dtype).tiny)
 
     def _score(
@@ -172,10 +192,24 @@ class ForecastModule(L.LightningModule):
         return self._evaluate(batch, self.test_metrics, "test")
 
     def on_test_epoch_end(self) -> None:
-        self.final_metrics = self._log_epoch(self.test_metrics, "test")
+        self.final_metrics = self._log_epoch(self.test_metrics, "test") | self._daily_scores("test")
         if self.test_evaluation is not None and self.evaluation_dir is not None:
             # every rank computes (the states sync); rank 0 writes
             self.test_evaluation.finish(self.evaluation_dir, write=self.trainer.is_global_zero)
+
+    def _daily_scores(self, split: str) -> dict[str, float]:
+        """The daily scores (logged), and their per-day counts in ``<evaluation dir>/<split>_daily.csv``."""
+        if self.test_daily is None or not self.test_daily.active:
+            return {}
+        values = self.test_daily.scores(split)
+        frame = self.test_daily.frame()
+        if self.evaluation_dir is not None and self.trainer.is_global_zero and not frame.empty:
+            self.evaluation_dir.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(self.evaluation_dir / f"{split}_daily.csv", index=False, float_format="%.10g")
+        self.test_daily.reset()
+        for name, value in values.items():
+            self.log(name, value, on_step=False, on_epoch=True, sync_dist=True)
+        return values
 
     # -- optimisation ----------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:

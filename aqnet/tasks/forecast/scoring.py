@@ -63,8 +63,21 @@ class EvaluationModule(ForecastModule):
         climatology: Any,
         split: str,
         regions: Mapping[str, Tensor],
+        references: Mapping[str, nn.Module] | None = None,
+        daily_days: Mapping[tuple[float, float], int] | None = None,
+        utc_offset_hours: float = 8.0,
     ) -> None:
-        super().__init__(model, lat, target_names, lead_hours, climatology, lon=lon)
+        super().__init__(
+            model,
+            lat,
+            target_names,
+            lead_hours,
+            climatology,
+            lon=lon,
+            references=references,
+            daily_days=daily_days,
+            utc_offset_hours=utc_offset_hours,
+        )
         self.split = split
         baselines = self.test_metrics.sources[1:]
         self.test_metrics = RegionalMetrics(self.target_names, self.lead_hours, lat, baselines, regions)
@@ -74,5 +87,5 @@ class EvaluationModule(ForecastModule):
         return self._evaluate(batch, self.test_metrics, self.split)
 
     def on_test_epoch_end(self) -> None:
-        self.results = self.test_metrics.compute(self.split)
+        self.results = self.test_metrics.compute(self.split) | self._daily_scores(self.split)
         self.test_metrics.reset()

@@ -1,13 +1,27 @@
-"""Pooled, area-weighted metrics per variable × lead, and their DESIGN names."""
+"""Pooled, area-weighted metrics per variable × lead, and their names (docs/architecture.md)."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from scipy import stats
 
-from aqnet.tasks.forecast.metrics import MAE, Bias, ForecastMetrics, PooledRMSE, metric_name, skill, skill_scores
+from aqnet.tasks.forecast import SCORES
+from aqnet.tasks.forecast.metrics import (
+    MAE,
+    NMB,
+    NME,
+    Bias,
+    Correlation,
+    ForecastMetrics,
+    PooledRMSE,
+    metric_name,
+    skill,
+    skill_scores,
+)
 
 LAT0 = torch.tensor([0.0, 0.0])  # equal weights
 
@@ -95,7 +109,7 @@ def test_forecast_metrics_names_follow_design():
     expected = {"val/loss"}
     for var in ("pm25", "o3"):
         for lead_h in ("12", "24"):
-            for score in ("rmse", "mae", "bias"):
+            for score in SCORES:
                 expected |= {
                     f"val/{score}_{var}_{lead_h}h",
                     f"val/persistence_{score}_{var}_{lead_h}h",
@@ -114,3 +128,26 @@ def test_metric_name_and_skill():
     assert skill(1.0, 4.0) == pytest.approx(0.75)
     scores = skill_scores({"test/rmse_pm25_12h": 2.0, "test/persistence_rmse_pm25_12h": 4.0}, "test")
     assert scores == {"test/skill_persistence_pm25_12h": pytest.approx(0.5)}
+
+
+def test_normalised_bias_error_and_correlation_against_hand_and_scipy_values():
+    g = torch.Generator().manual_seed(0)
+    lat = torch.tensor([0.0, 60.0])  # weights 1 and 0.5
+    obs = 50 + 20 * torch.rand(3, 1, 2, 5, generator=g)
+    pred = obs * 1.1 + 5 * torch.randn(3, 1, 2, 5, generator=g)
+    valid = torch.rand(3, 1, 2, 5, generator=g) > 0.2
+    lead = torch.full((3,), 24.0)
+    w = torch.tensor([1.0, 0.5])[:, None].expand(2, 5)[None, None].expand_as(obs)[valid].double()
+    p, o = pred[valid].double(), obs[valid].double()
+    results = {}
+    for cls in (NMB, NME, Correlation):
+        metric = cls(["pm25"], [24.0], lat)
+        metric.update(pred, obs, valid, lead)
+        results[cls.__name__] = float(metric.compute_grid()[0, 0])
+    assert results["NMB"] == pytest.approx(float((w * (p - o)).sum() / (w * o).sum()), rel=1e-6)
+    assert results["NME"] == pytest.approx(float((w * (p - o).abs()).sum() / (w * o).sum()), rel=1e-6)
+    unweighted = Correlation(["pm25"], [24.0], torch.tensor([0.0, 0.0]))
+    unweighted.update(pred, obs, valid, lead)
+    assert float(unweighted.compute_grid()[0, 0]) == pytest.approx(stats.pearsonr(p.numpy(), o.numpy())[0], rel=1e-6)
+    weighted = np.cov(p.numpy(), o.numpy(), aweights=w.numpy())
+    assert results["Correlation"] == pytest.approx(weighted[0, 1] / np.sqrt(weighted[0, 0] * weighted[1, 1]), rel=1e-6)
