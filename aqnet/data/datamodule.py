@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from aqnet.data.batch import collate_batch
 from aqnet.data.dataset import ForecastDataset, load_frames
-from aqnet.data.samples import SPLITS, EpochSampler, SampleIndex, ShardSampler, Splits, build_index
+from aqnet.data.samples import SPLITS, EpochSampler, SampleIndex, ShardSampler, Splits, build_index, day_groups
 from aqnet.data.stats import Climatology, Statistics, load_or_compute_statistics
 from aqnet.data.store import StoreHandle, open_store
 from aqnet.errors import DataError
@@ -76,6 +76,8 @@ class AirQualityDataModule(lightning.LightningDataModule):
         self._climatology: Climatology | None = None
         self.datasets: dict[str, ForecastDataset] = {}
         self.memory_limit_mb = float(memory_limit_mb)
+        # validation/test shards keep each (lead, local valid day) on one rank (daily scores; UTC + this offset)
+        self.eval_day_offset_hours = 0.0
 
     @classmethod
     def from_config(
@@ -239,7 +241,8 @@ class AirQualityDataModule(lightning.LightningDataModule):
         size = len(self.datasets[split])
         if size < world:  # a rank without a batch would leave the others waiting in DDP's collectives
             raise DataError(f"the {split} split has {size} samples, fewer than the {world} processes; add years")
-        return ShardSampler(size, num_replicas=world, rank=rank)
+        groups = day_groups(self.indexes[split], self._require().times, self.eval_day_offset_hours)
+        return ShardSampler(size, num_replicas=world, rank=rank, groups=groups)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", self.eval_sampler("val"), self.eval_batch_size)

@@ -143,19 +143,35 @@ class EpochSampler(torch.utils.data.Sampler[int]):
 
 
 class ShardSampler(torch.utils.data.Sampler[int]):
-    """Rank ``rank`` of ``num_replicas`` takes the ordered items rank, rank + n, rank + 2n, ... of ``range(size)``.
+    """Rank ``rank`` of ``num_replicas`` takes the ordered items rank, rank + n, rank + 2n, ... of ``range(size)``;
+    with ``groups`` (one key per item), the items of every rank-th group instead, so a group stays on one rank.
 
     For validation and test: every item exactly once over all ranks, in order, neither padded nor duplicated (the
-    shards may differ by one item; the metrics are sums, so uneven shards are fine).
+    shards may differ; the metrics are sums, so uneven shards are fine). Groups keep the samples of one (lead,
+    valid day) together, so a rank can score a daily statistic on its own.
     """
 
-    def __init__(self, size: int, num_replicas: int = 1, rank: int = 0) -> None:
+    def __init__(self, size: int, num_replicas: int = 1, rank: int = 0, groups: np.ndarray | None = None) -> None:
         if num_replicas < 1 or not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is not one of {num_replicas} replicas")
         self.size, self.num_replicas, self.rank = int(size), int(num_replicas), int(rank)
+        if groups is None:
+            self.items = np.arange(self.rank, self.size, self.num_replicas)
+        else:
+            if len(groups) != self.size:
+                raise ValueError(f"{len(groups)} group keys for {self.size} items")
+            _, dense = np.unique(np.asarray(groups), return_inverse=True)
+            self.items = np.flatnonzero(dense % self.num_replicas == self.rank)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(range(self.rank, self.size, self.num_replicas))
+        return iter(self.items.tolist())
 
     def __len__(self) -> int:
-        return len(range(self.rank, self.size, self.num_replicas))
+        return len(self.items)
+
+
+def day_groups(index: SampleIndex, times: np.ndarray, utc_offset_hours: float) -> np.ndarray:
+    """One key per sample of ``index``: its (lead, local calendar day of the valid time)."""
+    valid = np.asarray(times).astype("datetime64[s]").astype(np.int64)[index.valid_index]
+    day = np.floor((valid + utc_offset_hours * 3600) / 86_400).astype(np.int64)
+    return index.lead_hours.astype(np.int64) * 10**7 + day

@@ -82,3 +82,18 @@ def test_sampler_is_a_replayable_function_of_seed_and_epoch() -> None:
     assert len(capped) == 10 and list(capped) == e0[:10]
     ranks = [list(EpochSampler(100, seed=3, num_replicas=2, rank=r)) for r in (0, 1)]
     assert sorted(ranks[0] + ranks[1]) == list(range(100))
+
+
+def test_grouped_shards_keep_each_group_on_one_rank_and_every_item_once() -> None:
+    from aqnet.data.samples import ShardSampler
+
+    groups = np.array([5, 5, 9, 9, 9, 2, 7, 7, 5])  # e.g. (lead, valid day) keys, items in (init, lead) order
+    shards = [list(ShardSampler(len(groups), 3, rank, groups)) for rank in range(3)]
+    assert sorted(i for shard in shards for i in shard) == list(range(len(groups)))
+    for shard in shards:
+        assert shard == sorted(shard)  # each rank keeps the split's order
+        for other in shards:
+            if other is not shard:
+                assert not {groups[i] for i in shard} & {groups[i] for i in other}
+    with pytest.raises(ValueError, match="group keys"):
+        ShardSampler(4, 2, 0, groups[:3])

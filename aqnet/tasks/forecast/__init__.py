@@ -60,7 +60,9 @@ class Forecast(Task):
     def datamodule(self, cfg: DictConfig, store: Path) -> AirQualityDataModule:
         from aqnet.data.datamodule import AirQualityDataModule
 
-        return AirQualityDataModule.from_config(cfg, store, self.targets, self.lead_hours)
+        datamodule = AirQualityDataModule.from_config(cfg, store, self.targets, self.lead_hours)
+        datamodule.eval_day_offset_hours = self.daily_utc_offset_hours  # each local day on one rank
+        return datamodule
 
     def check(self, cfg: DictConfig) -> None:
         from aqnet.variables import VARIABLES

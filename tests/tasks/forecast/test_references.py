@@ -137,3 +137,26 @@ def test_mda8_is_the_largest_eight_hour_mean_of_the_day() -> None:
     expected = max(np.mean(values[h : h + 8, 0, 0, 0].numpy()) for h in range(17))  # windows ending 8..24 h
     assert float(mda8) == pytest.approx(expected)  # 6 h at 50 + 2 h at 10 over 8 h
     assert float(mda8) == pytest.approx((6 * 50 + 2 * 10) / 8)
+
+
+def test_two_ranks_with_whole_days_give_the_single_process_daily_scores(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.tasks.forecast import ddp_daily
+
+    single = ddp_daily.daily()
+    ddp_daily.feed(single, list(range(len(ddp_daily.INITS))))
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.tasks.forecast.ddp_daily", str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = json.loads((tmp_path / "ranks.json").read_text())
+    assert ranks["days"] == len(single.frame()) == 4
+    assert ranks["scores"] == pytest.approx(single.scores("test"))
+    assert ranks["scores"]  # some score is defined
