@@ -87,15 +87,25 @@ class Evaluation:
     stations: str = ""  # what the station scores covered (stations=<store>)
 
 
-def with_skill(metrics: Mapping[str, float], split: str, regions: Sequence[Region]) -> dict[str, float]:
-    """``metrics`` plus ``{prefix}/skill_{persistence|climatology}_{var}_{lead}h`` for the grid and each region."""
+def with_skill(metrics: Mapping[str, float]) -> dict[str, float]:
+    """``metrics`` plus ``{prefix}/skill_{reference}_{var}_{lead}h`` against every reference, for every prefix
+    that has RMSEs (the split, ``{split}/{region}``, ``{split}/{season}``, ``{split}/stations``)."""
     from aqnet.tasks.forecast.metrics import skill_scores
 
     out = dict(metrics)
-    for prefix in (split, *(f"{split}/{r.name}" for r in regions)):
+    for prefix in sorted({key.split("/rmse_")[0] for key in metrics if "/rmse_" in key}):
         for reference in REFERENCES:
             out.update(skill_scores(metrics, prefix, reference))
     return out
+
+
+def split_seasons(datamodule: Any, split: str) -> list[str]:
+    """The seasons (djf, mam, jja, son) of the split's valid times, in that order."""
+    from aqnet.tasks.forecast.scoring import SEASONS, season_index
+
+    index, times = datamodule.indexes[split], datamodule.handle.times.astype("datetime64[s]").astype(np.int64)
+    present = set(season_index(times[index.valid_index]).tolist())
+    return [name for i, name in enumerate(SEASONS) if i in present]
 
 
 def case_lead(lead_hours: Sequence[int], wanted: int | None) -> int:
@@ -160,6 +170,7 @@ def evaluate_forecast(
         references=run.task.references(dm),
         daily_days=run.task.daily_days(dm, split),
         utc_offset_hours=run.task.daily_utc_offset_hours,
+        seasons=split_seasons(dm, split),
     )
     data = dm.datasets[split]
     loader = DataLoader(data, dm.eval_batch_size, shuffle=False, num_workers=dm.num_workers, collate_fn=collate_batch)
@@ -177,7 +188,7 @@ def evaluate_forecast(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         trainer.test(task, dataloaders=loader, verbose=False)
-    result = Evaluation(split, with_skill(task.results, split, inside), boxes)
+    result = Evaluation(split, with_skill(task.results), boxes)
     if station_store is not None:
         from aqnet.evaluation.stations import station_scores
         from aqnet.tasks.forecast.metrics import skill_scores

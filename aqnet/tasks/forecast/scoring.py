@@ -1,7 +1,9 @@
-"""ForecastModule's test loop over any split, with the same scores inside named region masks.
+"""ForecastModule's test loop over any split, with the same scores inside named region masks and by season.
 
 Region metrics are plain :class:`ForecastMetrics` updated with ``valid & region``, so they are pooled exactly like
-the grid's (area-weighted over valid pixels of all samples) and named ``{split}/{region}/...`` by the same code.
+the grid's (area-weighted over valid pixels of all samples) and named ``{split}/{region}/...`` by the same code;
+season metrics (DJF, MAM, JJA, SON of the valid time, when the split spans more than one) likewise, named
+``{split}/{season}/...``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import torch
 from torch import Tensor, nn
 
 from aqnet.tasks.forecast.metrics import ForecastMetrics
@@ -50,6 +54,15 @@ class RegionalMetrics(ForecastMetrics):
             metrics.reset()
 
 
+SEASONS = ("djf", "mam", "jja", "son")
+
+
+def season_index(seconds: np.ndarray) -> np.ndarray:
+    """0..3 (DJF, MAM, JJA, SON) of times in seconds since the epoch."""
+    month = np.asarray(seconds, dtype=np.int64).astype("datetime64[s]").astype("datetime64[M]").astype(np.int64) % 12
+    return ((month + 1) % 12) // 3
+
+
 class EvaluationModule(ForecastModule):
     """ForecastModule whose test loop scores any split (named ``split``) with region metrics too."""
 
@@ -66,6 +79,7 @@ class EvaluationModule(ForecastModule):
         references: Mapping[str, nn.Module] | None = None,
         daily_days: Mapping[tuple[float, float], int] | None = None,
         utc_offset_hours: float = 8.0,
+        seasons: Sequence[str] | None = None,
     ) -> None:
         super().__init__(
             model,
@@ -82,10 +96,28 @@ class EvaluationModule(ForecastModule):
         baselines = self.test_metrics.sources[1:]
         self.test_metrics = RegionalMetrics(self.target_names, self.lead_hours, lat, baselines, regions)
         self.results: dict[str, float] = {}
+        present = list(seasons or ())
+        self.seasons = present if len(present) > 1 else []  # one season: the grid's scores already are its own
+        self.season_metrics = nn.ModuleDict(
+            {name: ForecastMetrics(self.target_names, self.lead_hours, lat, baselines) for name in self.seasons}
+        )
+
+    def _score(self, metrics, split, batch, source, pred, target, valid) -> None:  # type: ignore[no-untyped-def]
+        super()._score(metrics, split, batch, source, pred, target, valid)
+        if not self.seasons:
+            return
+        lead_s = (batch.lead_hours.double() * 3600).round().long().cpu()
+        season = torch.as_tensor(season_index((batch.init_time.cpu().long() + lead_s).numpy()), device=valid.device)
+        for name in self.seasons:
+            chosen = (season == SEASONS.index(name))[:, None, None, None]
+            self.season_metrics[name].update(source, pred, target, valid & chosen, batch.lead_hours)
 
     def test_step(self, batch: Any, batch_idx: int) -> Tensor:
         return self._evaluate(batch, self.test_metrics, self.split)
 
     def on_test_epoch_end(self) -> None:
         self.results = self.test_metrics.compute(self.split) | self._daily_scores(self.split)
+        for name, season in self.season_metrics.items():
+            self.results |= {k: v for k, v in season.compute(f"{self.split}/{name}").items() if not k.endswith("/loss")}
+            season.reset()
         self.test_metrics.reset()
