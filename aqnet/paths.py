@@ -1,4 +1,4 @@
-"""The output root and the fixed layout under it (DESIGN: Paths).
+"""The output root and the fixed layout under it (docs/architecture.md, "Paths").
 
 paths.root/
   mlflow.db, artifacts/          MLflow sqlite store and artifact root

@@ -1,4 +1,4 @@
-"""OmegaConf resolvers used by conf/: absolute paths and the run identity (DESIGN.md "Identity").
+"""OmegaConf resolvers used by conf/: absolute paths and the run identity (docs/architecture.md, "Identity").
 
 The submit time (UTC, to the microsecond) is fixed once by the process the user started: `aqnet-train` exports it
 as ``AQNET_SUBMIT_TIME`` before Hydra composes anything, so the jobs a launcher starts (local processes, SLURM

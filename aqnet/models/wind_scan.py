@@ -1,4 +1,4 @@
-"""Wind scanning: order the tokens of each region upwind → downwind (seed 001's wind-guided scan).
+"""Wind scanning: order the tokens of each region upwind → downwind (TopoFlow's wind-guided scan, Kheder et al. 2026).
 
 The token grid (aqnet's canonical order: row 0 = southernmost, rows northward, columns eastward) is tiled by
 regions of ``region`` = (rows, cols) patches.

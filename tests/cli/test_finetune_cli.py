@@ -32,7 +32,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _finetune(wind_run: tuple[Path, Path, Path], phase1_steps: int, *extra: str):
-    """The headline command, with the seeds' 2-epoch phase 1 shortened to ``phase1_steps`` optimizer steps."""
+    """The headline command, with the plan's 2-epoch phase 1 shortened to ``phase1_steps`` optimizer steps."""
     root, store, source = wind_run
     headline = ["physics_bias=topoflow", "finetune=elevation", f"finetune.checkpoint={source}"]
     phase1 = ["finetune.phases.0.epochs=null", f"finetune.phases.0.steps={phase1_steps}"]

@@ -3,7 +3,7 @@
 Each metric (weatherbench2 style: one small class per score) accumulates area-weighted *sums* over all valid pixels
 of all samples, bucketed by each sample's lead hour, so the states add across batches and ranks
 (``dist_reduce_fx="sum"``). RMSE is pooled: sqrt(Σ w·valid·err² / Σ w·valid), not a mean of per-sample RMSEs.
-Names follow DESIGN.md: ``{split}/{rmse|mae|bias}_{var}_{lead}h``; baselines put ``persistence_`` or
+Names (docs/architecture.md, "MLflow names"): ``{split}/{rmse|mae|bias}_{var}_{lead}h``; baselines put ``persistence_`` or
 ``climatology_`` after the split; ``{split}/loss`` is the pooled normalised training loss.
 """
 
@@ -221,7 +221,7 @@ class PooledLoss(Metric):
 class ForecastMetrics(nn.Module):
     """All scores for the model and each baseline, plus the pooled loss, for one split (val or test).
 
-    ``update`` takes physical-unit predictions; ``compute(split)`` returns the flat DESIGN-named dict (entries with no
+    ``update`` takes physical-unit predictions; ``compute(split)`` returns the flat dict of metric names (entries with no
     valid pixel are left out) and ``reset()`` starts the next epoch.
     """
 
