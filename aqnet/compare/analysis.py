@@ -20,6 +20,7 @@ import pandas as pd
 from aqnet.compare import direction, serial, stats
 
 RMSE_RE = re.compile(r"^test/rmse_(?P<var>[a-z0-9]+)_(?P<lead>[0-9.]+)h$")
+LEAD_RE = re.compile(r"_(?P<lead>[0-9.]+)h$")
 P_COLUMNS: tuple[str, ...] = ("p_seed", "p_boot", "p_dm")
 NOT_APPLICABLE = "n/a"  # a grouping key the run's config option does not have (physics_bias.direction of none)
 
@@ -89,7 +90,9 @@ def case_losses(cases: pd.DataFrame) -> pd.DataFrame:
     cases = cases[cases["weight"] > 0].assign(loss=lambda f: f["sse"] / f["weight"])
     keys = ["group", "variable", "lead_hours", "init_time"]
     per_run = cases.groupby(["run_id", *keys], as_index=False)["loss"].mean()
-    return per_run.groupby(keys, as_index=False).agg(loss=("loss", "mean"), n_runs=("run_id", "nunique"))
+    out = per_run.groupby(keys, as_index=False).agg(loss=("loss", "mean"), n_runs=("run_id", "nunique"))
+    names = [f"test/rmse_{v}_{float(h):g}h" for v, h in zip(out["variable"], out["lead_hours"], strict=True)]
+    return out.assign(metric=names)
 
 
 def _spacing_hours(init_times: pd.Series) -> float:
@@ -138,24 +141,26 @@ def _case_test(diff_frame: pd.DataFrame, lead: float, n_boot: int, seed: int) ->
 def case_comparisons(
     losses: pd.DataFrame | None, metrics: Sequence[str], pairs: Sequence[Pair], n_boot: int = 2000, seed: int = 0
 ) -> pd.DataFrame:
-    """Per pair and test/rmse_{var}_{lead}h metric: the per-case MSE difference series and its two tests."""
+    """Per pair and metric with a per-case series (``losses``: group, metric, init_time, loss; the per-case MSE of
+    test/rmse_{var}_{lead}h, the per-day pseudo-values of a daily score): the difference series and its two tests."""
     rows = []
     if losses is None or losses.empty:
-        losses = pd.DataFrame({"group": [], "variable": [], "lead_hours": [], "init_time": [], "loss": []})
+        losses = pd.DataFrame({"group": [], "metric": [], "init_time": [], "loss": []})
+    with_cases = set(losses["metric"])
     for group, base in pairs:
         for metric in metrics:
-            m = RMSE_RE.match(metric)
-            if not m:
-                continue
-            var, lead = m["var"], float(m["lead"])
-            sel = (losses["variable"] == var) & ((losses["lead_hours"].astype(float) - lead).abs() < 1e-6)
+            m = LEAD_RE.search(metric)
+            if not m or (metric not in with_cases and not RMSE_RE.match(metric)):
+                continue  # a score without per-case series (e.g. NMB): seed-level tests only
+            lead = float(m["lead"])
+            sel = losses["metric"] == metric
             cand = losses[sel & (losses["group"] == group)][["init_time", "loss"]]
             basel = losses[sel & (losses["group"] == base)][["init_time", "loss"]]
             paired = cand.merge(basel, on="init_time", suffixes=("_c", "_b"))
             paired = paired.rename(columns={"loss_c": "cand", "loss_b": "base"}).assign(d=lambda f: f.cand - f.base)
             row = {"group": group, "baseline": base, "metric": metric}
             if paired.empty:
-                reason = "no per-case errors (evaluation/test_cases.csv) for both groups"
+                reason = "no per-case errors (evaluation/test_cases.csv, test_daily.csv) for both groups"
                 rows.append({**row, "n_cases": 0, "case_note": reason})
                 continue
             rows.append({**row, **_case_test(paired, lead, n_boot, seed)})

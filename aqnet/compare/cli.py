@@ -105,19 +105,24 @@ def _warnings(loaded: runs.LoadedRuns, metrics: list[str], summary: pd.DataFrame
 def _case_losses(loaded: runs.LoadedRuns, tmp: Path, warn: list[tuple[str, str]]) -> pd.DataFrame | None:
     import pandas as pd
 
-    from aqnet.compare import analysis, runs
-    from aqnet.evaluation import CASES_FILE, read_cases
+    from aqnet.compare import analysis, daily, runs
+    from aqnet.evaluation import CASES_FILE, DAILY_FILE, read_cases
 
-    files = runs.download_evaluation(loaded.uri, list(loaded.runs["run_id"]), CASES_FILE, tmp)
-    for run_id in loaded.runs["run_id"]:
+    ids, groups = list(loaded.runs["run_id"]), loaded.runs.set_index("run_id")["group"]
+    files = runs.download_evaluation(loaded.uri, ids, CASES_FILE, tmp)
+    for run_id in ids:
         if run_id not in files:
             warn.append((f"run {run_id[:12]}", f"no evaluation/{CASES_FILE}: left out of the case-level test"))
     if not files:
         return None
-    groups = loaded.runs.set_index("run_id")["group"]
     frames = [read_cases(path).assign(run_id=run_id, group=groups[run_id]) for run_id, path in files.items()]
     cases = pd.concat(frames, ignore_index=True)
-    return analysis.case_losses(cases[cases["source"] == "model"])
+    losses = [analysis.case_losses(cases[cases["source"] == "model"])]
+    days = runs.download_evaluation(loaded.uri, ids, DAILY_FILE, tmp / "daily")
+    if days:  # the daily scores' per-day series (runs of tasks or versions without them have none)
+        frames = [pd.read_csv(path).assign(run_id=run_id, group=groups[run_id]) for run_id, path in days.items()]
+        losses.append(daily.daily_case_values(pd.concat(frames, ignore_index=True)))
+    return pd.concat(losses, ignore_index=True)
 
 
 def _figures(

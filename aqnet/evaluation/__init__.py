@@ -12,6 +12,7 @@ from typing import Any
 from aqnet.evaluation.files import (
     CASE_COLUMNS,
     CASES_FILE,
+    DAILY_FILE,
     MAPS_FILE,
     SOURCES,
     read_cases,
@@ -25,6 +26,7 @@ _LAZY = ("CaseErrors", "ErrorMaps", "TestEvaluation")
 __all__ = [
     "CASES_FILE",
     "CASE_COLUMNS",
+    "DAILY_FILE",
     "MAPS_FILE",
     "SOURCES",
     *_LAZY,

@@ -13,6 +13,7 @@ import xarray as xr
 SOURCES: tuple[str, ...] = ("model", "persistence", "climatology")
 CASES_FILE = "test_cases.csv"
 MAPS_FILE = "test_error_maps.nc"
+DAILY_FILE = "test_daily.csv"  # per local day, lead and source: daily-score counts (aqnet.tasks.forecast.daily)
 CASE_COLUMNS: tuple[str, ...] = ("init_time", "lead_hours", "variable", "source", "sse", "weight", "rmse")
 
 

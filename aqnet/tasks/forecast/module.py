@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from aqnet.evaluation.cases import TestEvaluation
+from aqnet.evaluation.files import DAILY_FILE
 from aqnet.tasks.forecast.baselines import HourlyClimatology, HourOfDay, Persistence
 from aqnet.tasks.forecast.daily import DailyScores
 from aqnet.tasks.forecast.losses import LatWeightedMSE
@@ -198,14 +199,14 @@ class ForecastModule(L.LightningModule):
             self.test_evaluation.finish(self.evaluation_dir, write=self.trainer.is_global_zero)
 
     def _daily_scores(self, split: str) -> dict[str, float]:
-        """The daily scores (logged), and their per-day counts in ``<evaluation dir>/<split>_daily.csv``."""
+        """The daily scores (logged), and their per-day counts in ``<evaluation dir>/test_daily.csv``."""
         if self.test_daily is None or not self.test_daily.active:
             return {}
         values = self.test_daily.scores(split)
         frame = self.test_daily.frame()
         if self.evaluation_dir is not None and self.trainer.is_global_zero and not frame.empty:
             self.evaluation_dir.mkdir(parents=True, exist_ok=True)
-            frame.to_csv(self.evaluation_dir / f"{split}_daily.csv", index=False, float_format="%.10g")
+            frame.to_csv(self.evaluation_dir / DAILY_FILE, index=False, float_format="%.10g")
         self.test_daily.reset()
         for name, value in values.items():
             self.log(name, value, on_step=False, on_epoch=True, sync_dist=True)
