@@ -1,8 +1,8 @@
 """Per-variable normalisation that lives inside the model.
 
 Statistics are registered as buffers so every checkpoint carries the exact numbers the model was trained with
-(docs/architecture.md: "Normalisation lives with the model"). Variables are addressed by name; tensors are [B, V, H, W] in
-the order of the ``names`` argument.
+(docs/architecture.md: "Normalisation lives with the model"). Variables are addressed by name; tensors are
+[B, V, H, W] in the order of the ``names`` argument.
 
 Statistics format, per variable name::
 

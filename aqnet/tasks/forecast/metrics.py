@@ -3,8 +3,8 @@
 Each metric (weatherbench2 style: one small class per score) accumulates area-weighted *sums* over all valid pixels
 of all samples, bucketed by each sample's lead hour, so the states add across batches and ranks
 (``dist_reduce_fx="sum"``). RMSE is pooled: sqrt(Σ w·valid·err² / Σ w·valid), not a mean of per-sample RMSEs.
-Names (docs/architecture.md, "MLflow names"): ``{split}/{rmse|mae|bias}_{var}_{lead}h``; baselines put ``persistence_`` or
-``climatology_`` after the split; ``{split}/loss`` is the pooled normalised training loss.
+Names (docs/architecture.md, "MLflow names"): ``{split}/{score}_{var}_{lead}h``; a reference puts its name after
+the split (``{split}/persistence_rmse_pm25_24h``); ``{split}/loss`` is the pooled normalised training loss.
 """
 
 from __future__ import annotations
@@ -221,8 +221,8 @@ class PooledLoss(Metric):
 class ForecastMetrics(nn.Module):
     """All scores for the model and each baseline, plus the pooled loss, for one split (val or test).
 
-    ``update`` takes physical-unit predictions; ``compute(split)`` returns the flat dict of metric names (entries with no
-    valid pixel are left out) and ``reset()`` starts the next epoch.
+    ``update`` takes physical-unit predictions; ``compute(split)`` returns the flat dict of metric names (entries
+    with no valid pixel are left out) and ``reset()`` starts the next epoch.
     """
 
     def __init__(
