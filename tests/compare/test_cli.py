@@ -60,7 +60,7 @@ def test_runs_log_their_per_case_errors_and_maps(store: Path) -> None:
     assert len(runs) == 4
     for r in runs:
         listed = {a.path for a in client(store).list_artifacts(r.info.run_id, "evaluation")}
-        assert listed == {"evaluation/test_cases.csv", "evaluation/test_error_maps.nc"}
+        assert listed == {"evaluation/test_cases.csv", "evaluation/test_error_maps.nc", "evaluation/test_daily.csv"}
 
 
 def test_compare_groups_writes_tables_and_figures(store: Path, tmp_path: Path) -> None:
