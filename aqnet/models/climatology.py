@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from aqnet.data.seasonal import DAYS_PER_YEAR
+
 SECONDS_PER_DAY = 86_400
 
 
@@ -90,3 +92,74 @@ class HourlyClimatology(nn.Module):
         hour_idx = nearest_hour_index(hour.to(device), self.hours)
         pred = self.fields.index_select(0, channels).index_select(1, hour_idx).transpose(0, 1)  # [B, V_out, H, W]
         return torch.where(available[None, :, None, None], pred, torch.zeros_like(pred)), available
+
+
+def valid_time(init_time: Tensor, lead_hours: Tensor) -> Tensor:
+    """init + lead in seconds since the epoch (int64)."""
+    lead_s = (lead_hours.double() * 3600).round().to(torch.int64).to(init_time.device)
+    return init_time.to(torch.int64) + lead_s
+
+
+def day_of_year_of(seconds: Tensor) -> Tensor:
+    """Fractional day of year (1.0 = 1 January 00 UTC) of times in seconds since the epoch (int64)."""
+    stamps = np.asarray(seconds.detach().cpu().numpy(), dtype="int64").astype("datetime64[s]")
+    start = stamps.astype("datetime64[Y]").astype("datetime64[s]")
+    doy = 1.0 + (stamps - start).astype(np.int64) / SECONDS_PER_DAY
+    return torch.as_tensor(doy, dtype=torch.float64, device=seconds.device)
+
+
+class SeasonalLookup(nn.Module):
+    """The climatology by hour of day × season (:class:`aqnet.data.seasonal.SeasonalClimatology`) as buffers:
+    recomputed from the cache as a task's reference (``persistent=False``), saved in every checkpoint inside a
+    model that starts from it (``persistent=True``)."""
+
+    def __init__(self, clim: Any, persistent: bool = False) -> None:
+        super().__init__()
+        self.names = tuple(clim.variables)
+        self.register_buffer("centres", torch.as_tensor(clim.centres, dtype=torch.float64), persistent=persistent)
+        self.register_buffer("hours", torch.as_tensor(clim.hours, dtype=torch.float64), persistent=persistent)
+        self.register_buffer("values", torch.as_tensor(clim.values), persistent=persistent)  # [bins, hours, V, H, W]
+
+    def at(self, names: Sequence[str], seconds: Tensor) -> tuple[Tensor, Tensor]:
+        """(fields [B, V, H, W], available [V]) at times ``seconds`` [B]: the nearest window and hour."""
+        seconds = seconds.to(self.values.device, torch.int64)
+        hour = torch.remainder(seconds, SECONDS_PER_DAY).double() / 3600.0
+        return self.at_day(names, day_of_year_of(seconds), hour)
+
+    def at_day(self, names: Sequence[str], day_of_year: Tensor, hour: Tensor) -> tuple[Tensor, Tensor]:
+        """The same at fractional days of year and hours of day [B] (for a model, which sees no absolute time)."""
+        index = {n: i for i, n in enumerate(self.names)}
+        device = self.values.device
+        available = torch.tensor([n in index for n in names], dtype=torch.bool, device=device)
+        channels = torch.tensor([index.get(n, 0) for n in names], dtype=torch.long, device=device)
+        d = torch.remainder(day_of_year.to(device, torch.float64)[:, None] - self.centres[None, :], DAYS_PER_YEAR)
+        window = torch.minimum(d, DAYS_PER_YEAR - d).argmin(dim=1)
+        pred = self.values[window, nearest_hour_index(hour.to(device), self.hours)].index_select(1, channels)
+        return torch.where(available[None, :, None, None], pred, torch.zeros_like(pred)), available
+
+    def forward(self, batch: Any, names: Sequence[str]) -> tuple[Tensor, Tensor]:
+        """The reference ``seasonal_climatology`` at each sample's valid time."""
+        return self.at(names, valid_time(batch.init_time, batch.lead_hours))
+
+
+class DampedPrior(nn.Module):
+    """Damped anomaly persistence inside a model: C(valid) + φ·(x(init) − C(init)) from the init state, the lead and
+    the init's hour and day of year (a model sees no absolute time); the persistence where C has no data."""
+
+    def __init__(self, seasonal: SeasonalLookup, phi: Any, lead_hours: Sequence[float]) -> None:
+        super().__init__()
+        self.seasonal = seasonal
+        self.register_buffer("phi", torch.as_tensor(np.asarray(phi), dtype=torch.float32))  # [V, L]
+        self.register_buffer("leads", torch.tensor([float(h) for h in lead_hours], dtype=torch.float64))
+
+    def forward(
+        self, state: Tensor, names: Sequence[str], lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor
+    ) -> Tensor:
+        lead, hour = lead_hours.double(), hour_of_day.double()
+        day = day_of_year.double() + hour / 24.0  # fractional day of year of the init time
+        init, _ = self.seasonal.at_day(names, day, hour)
+        valid, _ = self.seasonal.at_day(names, day + lead / 24.0, torch.remainder(hour + lead, 24.0))
+        column = (lead.to(self.leads.device)[:, None] - self.leads[None, :]).abs().argmin(dim=1)
+        phi = self.phi[:, column].T[:, :, None, None]  # [B, V, 1, 1]
+        prior = valid + phi * (state - init)
+        return torch.where(torch.isfinite(prior), prior, state)

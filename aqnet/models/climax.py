@@ -10,6 +10,9 @@ What the network's output means (``predict``), all in normalised units:
 - ``change``: the change from the init-time state (persistence + learned increment, as GraphCast does);
 - ``anomaly``: the departure from the training years' hour-of-day climatology at the valid time (climatology +
   learned increment). The climatology is a buffer saved with the model, like the normalisation statistics.
+- ``damped``: the departure from damped anomaly persistence, C(valid) + φ·(x(init) − C(init)) with C the hour × season
+  climatology and φ per target × lead fitted on the training years (buffers saved with the model): the network
+  starts from the strongest simple forecast and learns what it misses.
 ``change`` and ``anomaly`` start from a sensible forecast instead of one a short training run must first learn.
 The task computes the loss in normalised units and :meth:`Forecaster.predict_physical` maps back to physical units.
 """
@@ -28,7 +31,7 @@ from torch.utils.checkpoint import checkpoint
 from aqnet.errors import ConfigError
 from aqnet.models.attention import resolve_backend
 from aqnet.models.blocks import Block, drop_path_rates
-from aqnet.models.climatology import HourlyClimatology
+from aqnet.models.climatology import DampedPrior, HourlyClimatology, SeasonalLookup
 from aqnet.models.config import PREDICT_MODES, BackboneConfig
 from aqnet.models.embed import VariableAggregation, build_variable_embed, sincos_1d, sincos_2d, time_features
 from aqnet.models.heads import PatchHead
@@ -76,6 +79,7 @@ class Forecaster(nn.Module):
         seed: int = 0,
         predict: str = "field",
         climatology: Any = None,
+        damping: tuple[Any, Any, Sequence[float]] | None = None,
         physics_bias: nn.Module | None = None,
         bias_blocks: Sequence[int] | str = (0,),
         attention_backend: str = "auto",
@@ -96,6 +100,8 @@ class Forecaster(nn.Module):
             raise ModelConfigError(f"backbone.predict={predict!r} must be one of {PREDICT_MODES}")
         if predict == "anomaly" and climatology is None:
             raise ModelConfigError("backbone.predict=anomaly needs the training years' climatology of the targets")
+        if predict == "damped" and damping is None:
+            raise ModelConfigError("backbone.predict=damped needs the targets' damped persistence (climatology, φ)")
         _validate(self.input_names, self.target_names, self.img_size, self.patch_size, backbone, embed)
         self.bias_blocks = _bias_blocks(bias_blocks, backbone.depth)
         try:  # unknown / unavailable backends fail at construction, not at the first forward
@@ -147,6 +153,10 @@ class Forecaster(nn.Module):
             if predict == "anomaly"
             else None
         )
+        self.damped: DampedPrior | None = None
+        if predict == "damped":
+            assert damping is not None
+            self.damped = DampedPrior(SeasonalLookup(damping[0], persistent=True), damping[1], damping[2])
         self.reset_parameters()
 
     # ----------------------------------------------------------------------------------------------- init
@@ -216,10 +226,10 @@ class Forecaster(nn.Module):
     def forward(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
         """inputs in PHYSICAL units [B, V_in, H, W] -> predictions in NORMALISED units [B, V_out, H, W]."""
         return self.head(self.encode(inputs, lead_hours, hour_of_day, day_of_year)) + self.prior(
-            inputs, lead_hours, hour_of_day
+            inputs, lead_hours, hour_of_day, day_of_year
         )
 
-    def prior(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor) -> Tensor | float:
+    def prior(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor | float:
         """What the network's output is added to (normalised): 0, the init-time state, or the climatology."""
         if self.predict == "change":
             state = inputs[:, self._target_inputs]
@@ -230,6 +240,11 @@ class Forecaster(nn.Module):
             fields, _ = self.climatology.at_hours(self.target_names, valid_hour)
             # pixels never valid in the training years have no climatology: start them at the mean
             return self.normaliser.normalise(fields, self.target_names).nan_to_num(0.0)
+        if self.predict == "damped":
+            assert self.damped is not None
+            state = inputs[:, self._target_inputs]
+            prior = self.damped(state, self.target_names, lead_hours, hour_of_day, day_of_year)
+            return self.normaliser.normalise(prior, self.target_names)
         return 0.0
 
     def predict_physical(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aqnet.errors import ConfigError
 
-PREDICT_MODES = ("field", "change", "anomaly")
+PREDICT_MODES = ("field", "change", "anomaly", "damped")
 EMBEDS = ("serial", "parallel", "wind_scan")
 TOKENISERS = ("serial", "parallel")
 ORDER_ENCODINGS = ("rank", "none")
@@ -50,7 +50,9 @@ class BackboneConfig:
     drop_path: float = 0.0
     drop_rate: float = 0.0
     patch_size: int = 2
-    predict: str = "anomaly"  # field (as ClimaX) | change (from the init state) | anomaly (from the climatology)
+    # what the head's output is added to: field (nothing, as ClimaX) | change (the init state) | anomaly (the
+    # hour-of-day climatology) | damped (damped anomaly persistence: the strongest simple forecast)
+    predict: str = "anomaly"
 
     def __post_init__(self) -> None:
         one_of("backbone", "predict", self.predict, PREDICT_MODES)

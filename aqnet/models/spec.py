@@ -106,6 +106,7 @@ class ClimaXModel(ModelSpec):
             seed=cfg.seed,
             predict=backbone.predict,
             climatology=io.climatology if backbone.predict == "anomaly" else None,
+            damping=io.damping if backbone.predict == "damped" else None,
             physics_bias=build_physics_bias(bias, cfg.seed),
             bias_blocks=bias.blocks if bias.blocks == "all" else list(bias.blocks),
             attention_backend=bias.backend,

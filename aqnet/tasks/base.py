@@ -57,6 +57,8 @@ class ModelIO:
     transforms: Mapping[str, str]  # per input: "log1p" | "none" before standardising
     climatology: Climatology | None = None  # training-years climatology of the outputs (an anomaly prior)
     output_is_field: bool = True  # outputs are physical fields of the named variables (normalised like them)
+    # damped anomaly persistence of the outputs (a prior): the hour × season climatology, φ [outputs, leads], leads
+    damping: tuple[Any, Any, tuple[float, ...]] | None = None
 
 
 @dataclass

@@ -26,8 +26,20 @@ if TYPE_CHECKING:
 
 # scores per target × lead of the model and of every reference (aqnet.tasks.forecast.metrics)
 SCORES = ("rmse", "mae", "bias", "nmb", "nme", "corr")
+MODEL = "model"  # the source whose metric names carry no prefix
 # the references every forecast is scored beside (aqnet.tasks.forecast.baselines / .references)
 BASELINES = ("persistence", "climatology", "seasonal_climatology", "damped_persistence")
+
+
+def format_lead(lead: float) -> str:
+    """12.0 → "12", 1.5 → "1.5" (the ``{lead}`` in metric names)."""
+    return f"{float(lead):g}"
+
+
+def metric_name(split: str, score: str, var: str, lead: float, source: str = MODEL) -> str:
+    """``{split}/{score}_{var}_{lead}h``, or ``{split}/{source}_{score}_{var}_{lead}h`` for a baseline."""
+    prefix = "" if source == MODEL else f"{source}_"
+    return f"{split}/{prefix}{score}_{var}_{format_lead(lead)}h"
 
 
 @dataclass
@@ -80,6 +92,9 @@ class Forecast(Task):
     def model_io(self, cfg: DictConfig, datamodule: AirQualityDataModule) -> ModelIO:
         from omegaconf import OmegaConf
 
+        damping = None
+        if cfg.backbone.get("predict") == "damped":  # a model that starts from damped persistence stores it
+            damping = (*self._damping(datamodule), tuple(float(h) for h in self.lead_hours))
         return ModelIO(
             inputs=tuple(cfg.data.inputs),
             outputs=tuple(self.targets),
@@ -87,6 +102,14 @@ class Forecast(Task):
             statistics=datamodule.statistics,
             transforms=OmegaConf.to_object(cfg.data).input_transforms(),  # type: ignore[union-attr]
             climatology=datamodule.climatology,
+            damping=damping,
+        )
+
+    def _damping(self, datamodule: AirQualityDataModule) -> tuple[Any, Any]:
+        from aqnet.tasks.forecast.references import fitted_damping
+
+        return fitted_damping(
+            datamodule, self.targets, self.lead_hours, self.seasonal_window_days, self.damping_samples
         )
 
     def module(
@@ -133,10 +156,8 @@ class Forecast(Task):
 
     # -- metrics ----------------------------------------------------------------------------------------------------
     def metric_names(self, split: str) -> list[str]:
-        from aqnet.tasks.forecast.metrics import metric_name
-
         names = [f"{split}/loss"]
-        for source in ("model", *BASELINES):
+        for source in (MODEL, *(BASELINES if split != "val" else ())):
             for score in SCORES:
                 names += [metric_name(split, score, v, h, source) for v in self.targets for h in self.lead_hours]
         return names

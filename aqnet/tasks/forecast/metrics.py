@@ -18,20 +18,7 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 
 from aqnet.evaluation.weights import latitude_weights
-from aqnet.tasks.forecast import SCORES
-
-MODEL = "model"  # the source whose names carry no prefix
-
-
-def format_lead(lead: float) -> str:
-    """12.0 → "12", 1.5 → "1.5" (the ``{lead}`` in metric names)."""
-    return f"{float(lead):g}"
-
-
-def metric_name(split: str, score: str, var: str, lead: float, source: str = MODEL) -> str:
-    """``{split}/{score}_{var}_{lead}h``, or ``{split}/{source}_{score}_{var}_{lead}h`` for a baseline."""
-    prefix = "" if source == MODEL else f"{source}_"
-    return f"{split}/{prefix}{score}_{var}_{format_lead(lead)}h"
+from aqnet.tasks.forecast import MODEL, SCORES, format_lead, metric_name  # noqa: F401  (re-exported)
 
 
 def skill(rmse: float | Tensor, rmse_reference: float | Tensor) -> float | Tensor:

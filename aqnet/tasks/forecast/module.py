@@ -92,8 +92,9 @@ class ForecastModule(L.LightningModule):
             }
         )
         baselines = tuple(self.references)
-        # one metric set per stage: torchmetrics state must not mix validation and test epochs
-        self.val_metrics = ForecastMetrics(self.target_names, self.lead_hours, lat, baselines)
+        # one metric set per stage: torchmetrics state must not mix validation and test epochs; the references'
+        # validation scores would repeat the same numbers every validation, so they are scored at test time only
+        self.val_metrics = ForecastMetrics(self.target_names, self.lead_hours, lat, ())
         self.test_metrics = ForecastMetrics(self.target_names, self.lead_hours, lat, baselines)
         self.final_metrics: dict[str, float] = {}
         self.evaluation_dir = Path(evaluation_dir) if evaluation_dir is not None else None
@@ -158,7 +159,7 @@ class ForecastModule(L.LightningModule):
         physical = self.model.denormalise_targets(pred)
         self._score(metrics, split, batch, "model", physical, targets, valid)
         preds, valids = {"model": physical}, {"model": valid}
-        for source, reference in self.references.items():
+        for source, reference in self.references.items() if split != "val" else ():
             pred, available = reference(batch, self.target_names)
             ok = valid & available[None, :, None, None] & torch.isfinite(pred)  # no climatology: not scored
             self._score(metrics, split, batch, source, pred, targets, ok)

@@ -8,7 +8,7 @@
   the rate the training data show.
 
 Both return (prediction [B, V, H, W] in physical units, available [V]); pixels the climatology has no data for
-are NaN and are left out of that reference's scores only.
+are NaN in the climatology (left out of its scores only) and persistence in the damped forecast.
 """
 
 from __future__ import annotations
@@ -23,77 +23,31 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from aqnet.data.seasonal import DAYS_PER_YEAR, SeasonalClimatology
+from aqnet.data.seasonal import SeasonalClimatology, load_or_compute_seasonal_climatology
 from aqnet.errors import DataError
 from aqnet.evaluation.weights import latitude_weights
-from aqnet.models.climatology import nearest_hour_index
+from aqnet.models.climatology import DampedPrior, SeasonalLookup, valid_time
 from aqnet.tasks.forecast.baselines import persistence
-
-SECONDS_PER_DAY = 86_400
-
-
-def valid_time(init_time: Tensor, lead_hours: Tensor) -> Tensor:
-    """init + lead in seconds since the epoch (int64)."""
-    lead_s = (lead_hours.double() * 3600).round().to(torch.int64).to(init_time.device)
-    return init_time.to(torch.int64) + lead_s
-
-
-def day_of_year_of(seconds: Tensor) -> Tensor:
-    """Fractional day of year (1.0 = 1 January 00 UTC) of times in seconds since the epoch (int64)."""
-    stamps = np.asarray(seconds.detach().cpu().numpy(), dtype="int64").astype("datetime64[s]")
-    start = stamps.astype("datetime64[Y]").astype("datetime64[s]")
-    doy = 1.0 + (stamps - start).astype(np.int64) / SECONDS_PER_DAY
-    return torch.as_tensor(doy, dtype=torch.float64, device=seconds.device)
-
-
-class SeasonalLookup(nn.Module):
-    """The seasonal climatology as buffers (recomputed from the cache, not saved in checkpoints)."""
-
-    def __init__(self, clim: SeasonalClimatology) -> None:
-        super().__init__()
-        self.names = tuple(clim.variables)
-        self.register_buffer("centres", torch.as_tensor(clim.centres, dtype=torch.float64), persistent=False)
-        self.register_buffer("hours", torch.as_tensor(clim.hours, dtype=torch.float64), persistent=False)
-        self.register_buffer("values", torch.as_tensor(clim.values), persistent=False)  # [bins, hours, V, H, W]
-
-    def at(self, names: Sequence[str], seconds: Tensor) -> tuple[Tensor, Tensor]:
-        """(fields [B, V, H, W], available [V]) at times ``seconds`` [B]: the nearest window and hour."""
-        index = {n: i for i, n in enumerate(self.names)}
-        device = self.values.device
-        available = torch.tensor([n in index for n in names], dtype=torch.bool, device=device)
-        channels = torch.tensor([index.get(n, 0) for n in names], dtype=torch.long, device=device)
-        seconds = seconds.to(device, torch.int64)
-        d = torch.remainder(day_of_year_of(seconds)[:, None] - self.centres[None, :], DAYS_PER_YEAR)
-        window = torch.minimum(d, DAYS_PER_YEAR - d).argmin(dim=1)
-        hour = nearest_hour_index(torch.remainder(seconds, SECONDS_PER_DAY).double() / 3600.0, self.hours)
-        pred = self.values[window, hour].index_select(1, channels)  # [B, V, H, W]
-        return torch.where(available[None, :, None, None], pred, torch.zeros_like(pred)), available
-
-    def forward(self, batch: Any, names: Sequence[str]) -> tuple[Tensor, Tensor]:
-        """The reference ``seasonal_climatology`` at each sample's valid time."""
-        return self.at(names, valid_time(batch.init_time, batch.lead_hours))
 
 
 class DampedPersistence(nn.Module):
-    """C(valid) + φ · (x(init) − C(init)); φ [V, L] per target and lead (a buffer, saved with the module)."""
+    """The reference ``damped_persistence``: :class:`aqnet.models.climatology.DampedPrior` (φ [V, L] saved with the
+    module) on each sample's init state."""
 
     def __init__(self, seasonal: SeasonalLookup, names: Sequence[str], lead_hours: Sequence[float], phi: Any) -> None:
         super().__init__()
-        self.seasonal, self.names = seasonal, tuple(names)
-        self.register_buffer("leads", torch.tensor([float(h) for h in lead_hours], dtype=torch.float64))
-        self.register_buffer("phi", torch.as_tensor(np.asarray(phi), dtype=torch.float32))
-        if tuple(self.phi.shape) != (len(self.names), len(lead_hours)):
-            raise ValueError(f"phi has shape {tuple(self.phi.shape)}; expected {(len(self.names), len(lead_hours))}")
+        self.names = tuple(names)
+        if np.asarray(phi).shape != (len(self.names), len(lead_hours)):
+            raise ValueError(f"phi has shape {np.asarray(phi).shape}; expected {(len(self.names), len(lead_hours))}")
+        self.prior = DampedPrior(seasonal, phi, lead_hours)
 
     def forward(self, batch: Any, names: Sequence[str]) -> tuple[Tensor, Tensor]:
+        if tuple(names) != self.names:
+            raise ValueError(f"damped persistence was fitted for {self.names}, asked for {tuple(names)}")
         state, have_state = persistence(batch.inputs, batch.input_names, names)
-        init_clim, have_clim = self.seasonal.at(names, batch.init_time)
-        valid_clim, _ = self.seasonal.at(names, valid_time(batch.init_time, batch.lead_hours))
-        lead = (batch.lead_hours.double()[:, None] - self.leads[None, :]).abs().argmin(dim=1)
-        rows = torch.tensor([self.names.index(n) if n in self.names else 0 for n in names], device=lead.device)
-        phi = self.phi.index_select(0, rows)[:, lead].T  # [B, V]
-        pred = valid_clim + phi[:, :, None, None] * (state - init_clim)
-        return pred, have_state & have_clim & torch.tensor([n in self.names for n in names], device=pred.device)
+        pred = self.prior(state, names, batch.lead_hours, batch.hour_of_day, batch.day_of_year)
+        _, have_clim = self.prior.seasonal.at(names, batch.init_time[:1])
+        return pred, have_state & have_clim
 
 
 def fit_damping(
@@ -156,19 +110,25 @@ def load_or_fit_damping(cache_dir: Path, key: Sequence[Any], fit: Any) -> np.nda
     return phi
 
 
-def build_references(
+def fitted_damping(
     datamodule: Any, names: Sequence[str], lead_hours: Sequence[float], window_days: float, samples_per_lead: int
-) -> dict[str, nn.Module]:
-    """``seasonal_climatology`` and ``damped_persistence`` for a set-up data module's training years."""
-    from aqnet.data.seasonal import load_or_compute_seasonal_climatology
-
+) -> tuple[SeasonalClimatology, np.ndarray]:
+    """The hour × season climatology of the training years and damped persistence's φ [V, L] (both cached)."""
     handle, train_years = datamodule.handle, datamodule.splits.train
-    seasonal = SeasonalLookup(load_or_compute_seasonal_climatology(handle, names, train_years, window_days))
+    clim = load_or_compute_seasonal_climatology(handle, names, train_years, window_days)
     key = [handle.fingerprint, sorted(train_years), list(names), list(lead_hours), window_days, samples_per_lead]
 
     def fit() -> np.ndarray:
         train = datamodule.datasets["train"]
-        return fit_damping(train, names, lead_hours, seasonal, datamodule.lat, samples_per_lead)
+        return fit_damping(train, names, lead_hours, SeasonalLookup(clim), datamodule.lat, samples_per_lead)
 
-    phi = load_or_fit_damping(handle.cache_dir, key, fit)
+    return clim, load_or_fit_damping(handle.cache_dir, key, fit)
+
+
+def build_references(
+    datamodule: Any, names: Sequence[str], lead_hours: Sequence[float], window_days: float, samples_per_lead: int
+) -> dict[str, nn.Module]:
+    """``seasonal_climatology`` and ``damped_persistence`` for a set-up data module's training years."""
+    clim, phi = fitted_damping(datamodule, names, lead_hours, window_days, samples_per_lead)
+    seasonal = SeasonalLookup(clim)
     return {"seasonal_climatology": seasonal, "damped_persistence": DampedPersistence(seasonal, names, lead_hours, phi)}

@@ -184,7 +184,8 @@ def test_fit_validate_test_logs_design_names():
     logged = set(tr.callback_metrics)
     assert {"train/loss", "physics/alpha", "val/loss"} <= logged
     val = {k for k in logged if k.startswith("val/") and k != "val/loss"}
-    assert len(val) == N_SCORES and all(NAME.match(k) for k in val)
+    assert len(val) == 6 * 2 * 2 and all(NAME.match(k) for k in val)  # the model: 6 scores × 2 targets × 2 leads
+    assert not any(k.startswith(("val/persistence_", "val/climatology_")) for k in val)  # references: test only
     (result,) = tr.test(task, loader(make_batches(2, 4, 2)))
     assert "test/loss" in result and "test/climatology_bias_o3_24h" in result
     assert set(task.final_metrics) == set(result)

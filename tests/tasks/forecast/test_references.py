@@ -85,12 +85,14 @@ def test_damped_persistence_recovers_a_known_damping_and_forecasts_with_it() -> 
     class Batch:
         inputs: torch.Tensor = sample["inputs"][None]
         input_names: tuple = ("pm25",)
-        init_time: torch.Tensor = sample["init_time"].reshape(1)
+        init_time: torch.Tensor = sample["init_time"].reshape(1)  # 1970-01-01 00 UTC
         lead_hours: torch.Tensor = torch.tensor([12.0])
+        hour_of_day: torch.Tensor = torch.tensor([0.0])
+        day_of_year: torch.Tensor = torch.tensor([1.0])
 
     pred, ok = reference(Batch(), ["pm25"])
     assert bool(ok.all()) and torch.allclose(pred[0], sample["targets"], atol=1e-4)
-    assert dict(reference.state_dict())["phi"].shape == (1, 1)  # φ travels with the module's checkpoint
+    assert dict(reference.state_dict())["prior.phi"].shape == (1, 1)  # φ travels with the module's checkpoint
 
 
 def test_damping_names_a_lead_it_cannot_fit() -> None:
