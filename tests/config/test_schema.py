@@ -105,7 +105,7 @@ def test_physics_bias_presets_follow_topoflow() -> None:
 
 
 def test_validation_returns_the_typed_run_with_each_group_option_as_its_class() -> None:
-    from aqnet.models.spec import ClimaXModel
+    from aqnet.models.specs.climax import ClimaXModel
     from aqnet.tasks.forecast import Forecast
     from aqnet.training.config import OneCycleConfig, SGDConfig
 

@@ -12,7 +12,7 @@ from aqnet import builders
 from aqnet.config import compose
 from aqnet.models.climax import BackboneConfig, Forecaster
 from aqnet.models.physics import TopoFlowBias
-from aqnet.models.spec import ClimaXModel
+from aqnet.models.specs.climax import ClimaXModel
 from aqnet.tasks.forecast import Forecast
 from aqnet.tasks.forecast.module import ForecastModule
 from aqnet.training.config import AdamWConfig, ReduceOnPlateauConfig, SGDConfig
