@@ -30,7 +30,7 @@ from aqnet.data.samples import SPLITS
 from aqnet.errors import ConfigError
 from aqnet.inference.loading import LoadedRun, OpenedRun, load_run, open_data, open_run
 from aqnet.inference.predict import forecast
-from aqnet.tasks.forecast import BASELINES
+from aqnet.tasks.forecast.names import BASELINES
 
 REFERENCES = BASELINES  # skill is reported against each
 _REGION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

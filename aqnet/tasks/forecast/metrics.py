@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 
 from aqnet.evaluation.weights import latitude_weights
-from aqnet.tasks.forecast import MODEL, SCORES, format_lead, metric_name  # noqa: F401  (re-exported)
+from aqnet.tasks.forecast.names import MODEL, SCORES, format_lead, metric_name  # noqa: F401  (re-exported)
 
 
 def skill(rmse: float | Tensor, rmse_reference: float | Tensor) -> float | Tensor:

@@ -11,8 +11,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from aqnet.tasks.forecast import BASELINES
 from aqnet.tasks.forecast.metrics import skill
+from aqnet.tasks.forecast.names import BASELINES
 from aqnet.variables import POLLUTANTS
 
 SHORT = {
