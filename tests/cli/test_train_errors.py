@@ -15,8 +15,8 @@ FAST = ["debug=fast", "logger=none"]
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [
-        (["foo=1"], "'foo'"),
-        (["data.nope=3"], "'nope'"),
+        (["foo=1"], "foo is not a key"),
+        (["data.nope=3"], "data.nope is not a key"),
         (["trainer.max_steps=abc"], "trainer.max_steps"),
         (["backbone=climax_huge"], "climax_huge"),
         (["task.targets=[pm25,xco2]"], "xco2"),
