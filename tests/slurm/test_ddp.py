@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.launch.sweep_helpers import aqnet_train, sweep_runs, tiny_store
+from tests.data.store_factory import make_store
+from tests.launch.sweep_helpers import aqnet_train, sweep_runs
 from tests.slurm.conftest import SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
@@ -26,17 +27,24 @@ PER_RANK_BATCH = 4
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_store(tmp_path_factory.mktemp("data"))
+    """Five days a year: the whole val and test splits are a few batches."""
+    return make_store(tmp_path_factory.mktemp("data") / "ddp.zarr")
 
 
 def _run(cluster: SlurmCluster, root: Path, store: Path, *args: str) -> tuple[mlflow.entities.Run, Path]:
-    """One aqnet-train job on SLURM (debug=fast: 4 steps, 2 validation and 2 test batches); (its run, its dir)."""
+    """One aqnet-train job on SLURM (debug=fast: 4 steps, validated once, on the whole val and test splits);
+    (its run, its dir). Whole splits, because a batch limit applies per rank: two ranks' first batches are other
+    cases than one process's first batches (each rank takes every other day of the split)."""
     result = aqnet_train(
         root,
         "cluster=slurm",
         f"cluster.partition={cluster.partition}",
         "cluster.timeout_min=10",
         "debug=fast",
+        "trainer.val_check_interval=4",
+        "trainer.limit_val_batches=null",
+        "trainer.limit_test_batches=null",
+        "data=zarr",
         f"data.path={store}",
         "logger.experiment_name=ddp",
         *args,
@@ -92,8 +100,10 @@ def test_two_ranks_match_one_rank_with_the_same_global_batch(
     np.testing.assert_allclose([two.data.metrics[k] for k in tests], [one.data.metrics[k] for k in tests], rtol=RTOL)
 
     # the same test cases, each once: the ranks' shards together are the one process's test batches
-    cases = [pd.read_csv(d / "evaluation" / "test_cases.csv") for d in (two_dir, one_dir)]
     key = ["init_time", "lead_hours", "variable", "source"]
+    cases = [
+        pd.read_csv(d / "evaluation" / "test_cases.csv").sort_values(key, ignore_index=True) for d in (two_dir, one_dir)
+    ]
     assert not cases[0].duplicated(key).any()
     pd.testing.assert_frame_equal(cases[0][key], cases[1][key])
     np.testing.assert_allclose(cases[0]["sse"], cases[1]["sse"], rtol=RTOL)
