@@ -1,4 +1,5 @@
-"""The benchmark generator: transport numerics, terrain blocking, the store contract, determinism, safe writing."""
+"""The benchmark generator: the store contract, seasonal windows, determinism, paired variants, safe writing
+(transport numerics and terrain blocking: test_transport.py; realism bands: test_benchmark_realism.py)."""
 
 from __future__ import annotations
 
@@ -14,16 +15,9 @@ import torch
 import xarray as xr
 
 from aqnet.data.synthetic import SIZES, generate_benchmark, write_benchmark, writer
-from aqnet.data.synthetic.grid import Grid
-from aqnet.data.synthetic.meteorology import blocked_wind, upslope_normal
 from aqnet.data.synthetic.simulate import DYNAMIC, Block
-from aqnet.data.synthetic.transport import Metrics, advect, diffuse, total_mass
-from aqnet.data.terrain import Terrain
 from aqnet.errors import DataError
 from aqnet.variables import METEOROLOGY, POLLUTANTS, VARIABLES
-
-F64 = torch.float64
-
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread() -> Iterator[None]:
@@ -32,123 +26,6 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
-
-
-def idealised_grid(elevation: np.ndarray, lat0: float = 30.0, lon0: float = 100.0, res: float = 0.25) -> Grid:
-    height, width = elevation.shape
-    lat = lat0 + (np.arange(height) + 0.5) * res
-    lon = lon0 + (np.arange(width) + 0.5) * res
-    metrics = Metrics.from_axes(lat, lon, F64)
-    ones = np.ones_like(elevation, dtype=np.float32)
-    terrain = Terrain(elevation.astype(np.float32), ones, ones.astype(np.uint8), 0 * ones)
-    return Grid(lat, lon, res, metrics.dy, metrics.dx.numpy(), terrain)
-
-
-# ---------------------------------------------------------------- transport
-
-
-def test_mass_budget_closes_in_a_closed_domain_with_sources_and_losses() -> None:
-    grid = idealised_grid(np.zeros((40, 48)))
-    metrics = Metrics.from_grid(grid, F64)
-    rows, cols = np.meshgrid(np.arange(40.0), np.arange(48.0), indexing="ij")
-    taper = np.sin(np.pi * rows / 39) ** 2 * np.sin(np.pi * cols / 47) ** 2  # zero wind on the edges: closed
-    omega = 2e-5  # s-1: solid-body-like rotation, up to ~15 m/s
-    u = torch.as_tensor(-omega * (rows - 19.5) * grid.dy * taper, dtype=F64)[None]
-    v = torch.as_tensor(omega * (cols - 23.5) * grid.dy * taper, dtype=F64)[None]
-    conc = torch.zeros((1, 2, 40, 48), dtype=F64)
-    conc[..., 10:16, 8:14] = 100.0
-    source = torch.zeros_like(conc)
-    source[..., 25, 30] = 5.0  # ug m-3 per step
-    loss_rate = torch.tensor([0.0, 1e-5], dtype=F64)[None, :, None, None]  # s-1
-    dt, expected = 3600.0, total_mass(conc, metrics)
-    max_fix = 0.0
-    for _ in range(48):
-        conc = conc + source
-        expected = expected + total_mass(source, metrics)
-        conc, budget = advect(conc, u, v, dt, metrics, torch.zeros(2, dtype=F64))
-        assert float(budget.inflow.max() + budget.outflow.max()) < 1e-20 * float(expected.max())
-        max_fix = max(max_fix, float((budget.mass_unfixed / budget.mass_before - 1).abs().max()))
-        conc = diffuse(conc, 2e4, dt, metrics)
-        decayed = conc * torch.exp(-loss_rate * dt)
-        expected = expected - total_mass(conc - decayed, metrics)
-        conc = decayed
-    assert torch.allclose(total_mass(conc, metrics), expected, rtol=1e-10)
-    assert 0 < max_fix < 0.05  # the fixer corrects a real but small semi-Lagrangian error
-
-
-def test_open_boundary_outflow_matches_semi_lagrangian_transport() -> None:
-    """A puff blown out of the domain: the upwind outflow budget agrees with what the scheme moves out."""
-    grid = idealised_grid(np.zeros((30, 40)))
-    metrics = Metrics.from_grid(grid, F64)
-    conc = torch.zeros((1, 1, 30, 40), dtype=F64)
-    conc[..., 12:18, 20:26] = 50.0
-    u = torch.full((1, 30, 40), 20.0, dtype=F64)
-    v = torch.full((1, 30, 40), -5.0, dtype=F64)
-    start = float(total_mass(conc, metrics))
-    outflow = 0.0
-    for _ in range(12):
-        conc, budget = advect(conc, u, v, 3600.0, metrics, torch.zeros(1, dtype=F64))
-        outflow += float(budget.outflow.sum())
-        if float(budget.mass_after.sum()) > 0.01 * start:  # while the puff is still (partly) inside
-            assert abs(float(budget.mass_unfixed.sum() / budget.mass_after.sum()) - 1) < 0.05
-    assert float(total_mass(conc, metrics)) == pytest.approx(start - outflow, rel=1e-9, abs=start * 1e-9)
-    assert outflow > 0.9 * start  # 12 h at 20 m/s carries the puff out of a 10-degree domain
-
-
-def test_advection_stays_positive_at_any_courant_number() -> None:
-    grid = idealised_grid(np.zeros((32, 32)))
-    metrics = Metrics.from_grid(grid, F64)
-    generator = torch.Generator().manual_seed(0)
-    conc = (torch.rand((2, 3, 32, 32), generator=generator, dtype=F64) > 0.9).to(F64) * 500.0
-    angle = torch.rand((2, 32, 32), generator=generator, dtype=F64) * 2 * np.pi
-    u, v = 40.0 * torch.cos(angle), 40.0 * torch.sin(angle)  # 40 m/s, 3 h: Courant ~ 17
-    for _ in range(10):
-        conc, _ = advect(conc, u, v, 3 * 3600.0, metrics, torch.tensor([1.0, 0.0, 5.0], dtype=F64))
-        conc = diffuse(conc, 2e4, 3 * 3600.0, metrics)
-        assert torch.isfinite(conc).all() and float(conc.min()) >= 0.0
-
-
-def _receptor_concentration(ridge_height: float) -> float:
-    """Steady westerly plume from a source 2.5 degrees west of a N-S ridge; mean concentration east of it."""
-    height, width = 40, 64
-    cols = np.arange(width)[None, :] * np.ones((height, 1))
-    elevation = ridge_height * np.exp(-(((cols - 32) / 3.0) ** 2))
-    grid = idealised_grid(elevation)
-    metrics = Metrics.from_grid(grid, F64)
-    normal = tuple(torch.as_tensor(a, dtype=F64) for a in upslope_normal(grid))
-    u0 = torch.full((1, height, width), 5.0, dtype=F64)
-    v0 = torch.full((1, height, width), 0.5, dtype=F64)
-    u, v = blocked_wind(u0, v0, torch.as_tensor(elevation, dtype=F64), normal, metrics, 0.01, 500.0)
-    conc = torch.zeros((1, 1, height, width), dtype=F64)
-    dt = 1800.0
-    for _ in range(192):  # 4 days
-        conc[..., 16:24, 20:22] += 2.0
-        conc, _ = advect(conc, u, v, dt, metrics, torch.zeros(1, dtype=F64))
-        conc = diffuse(conc, 1e4, dt, metrics) * np.exp(-dt / 86400.0)
-    return float(conc[0, 0, 14:26, 40:48].mean())
-
-
-def test_a_ridge_blocks_transport_through_the_wind_field() -> None:
-    flat, ridge = _receptor_concentration(0.0), _receptor_concentration(2500.0)
-    low_hills = _receptor_concentration(300.0)  # U/N = 500 m: hills this low do not block
-    assert flat > 1.0
-    assert ridge < 0.5 * flat
-    assert low_hills > 0.8 * flat
-
-
-def test_blocking_removes_the_upslope_wind_and_keeps_speed() -> None:
-    elevation = np.zeros((20, 40))
-    elevation[:, 20:] = 3000.0  # an escarpment facing west
-    grid = idealised_grid(elevation)
-    metrics = Metrics.from_grid(grid, F64)
-    normal = tuple(torch.as_tensor(a, dtype=F64) for a in upslope_normal(grid))
-    u0 = torch.full((1, 20, 40), 4.0, dtype=F64)
-    v0 = torch.full((1, 20, 40), 2.0, dtype=F64)
-    u, v = blocked_wind(u0, v0, torch.as_tensor(elevation, dtype=F64), normal, metrics, 0.01, 500.0)
-    foot = (0, 10, 18)
-    assert abs(float(u[foot])) < 0.5  # the eastward (upslope) component is gone at the foot
-    assert float(torch.hypot(u[foot], v[foot])) == pytest.approx(float(np.hypot(4, 2)), rel=1e-3)
-    assert float(u[0, 10, 2]) == pytest.approx(4.0)  # far upstream the flow is untouched
 
 
 # ---------------------------------------------------------------- generator

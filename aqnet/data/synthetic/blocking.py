@@ -2,8 +2,9 @@
 
 Why mountains stop transport (the dividing-streamline, or Froude-number, rule): a stably stratified flow of speed U
 can lift air over a height U/N only (kinetic against potential energy; N the Brunt-Vaisala frequency). For every
-cell face and each of the two directions across it, the obstacle is the rise of the terrain from the upwind cell
-to the highest of the ``LOOKAHEAD_M`` of cells downwind (static, from the real terrain). Of a mixed layer of depth
+cell face where the terrain climbs (the downwind cell is higher than the upwind one), and each of the two directions
+across it, the obstacle is the rise from the upwind cell to the highest terrain within ``LOOKAHEAD_M`` downwind
+(static, from the real terrain), so a slope that climbs over several cells counts as one obstacle. Of a mixed layer of depth
 H_bl, the air below the dividing-streamline height h_d = rise - U/N cannot cross, so the face transmits only
 
     T = 1 - clip((rise - U / N) / H_bl, 0, 1)
@@ -80,7 +81,8 @@ class Blocking:
 
         def rise(axis: int, forward: bool, cells: int) -> torch.Tensor:
             up = _upwind_elevation(elevation, axis, forward)
-            r = np.clip(_downwind_max(elevation, cells, axis, forward) - up, 0, None)
+            climbing = _downwind_max(elevation, 1, axis, forward) > up  # the terrain rises right at this face
+            r = np.where(climbing, np.clip(_downwind_max(elevation, cells, axis, forward) - up, 0, None), 0.0)
             return torch.as_tensor(np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0), dtype=dtype)
 
         return cls(

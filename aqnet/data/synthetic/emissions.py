@@ -24,8 +24,9 @@ from aqnet.data.synthetic.grid import Grid
 SPECIES: tuple[str, ...] = ("pm25", "coarse", "so2", "no2", "co", "o3")  # coarse = PM10 - PM2.5
 # Free-tropospheric / boundary-inflow concentrations (ug m-3): what ventilation and inflow relax toward.
 BACKGROUND: dict[str, float] = {"pm25": 8.0, "coarse": 6.0, "so2": 2.0, "no2": 3.0, "co": 200.0, "o3": 80.0}
-PER_CAPITA_KG_PER_YEAR: dict[str, float] = {"pm25": 7.0, "coarse": 3.0, "so2": 8.0, "no2": 12.0, "co": 100.0}
-PLANT_KT_PER_YEAR: dict[str, float] = {"so2": 60.0, "no2": 35.0, "pm25": 4.0}  # median of a lognormal per plant
+PER_CAPITA_KG_PER_YEAR: dict[str, float] = {"pm25": 2.8, "coarse": 1.5, "so2": 2.8, "no2": 5.5, "co": 45.0}
+SOUTH_FACTOR = 0.45  # per-capita emissions south of the heating line, relative to the coal-heavy north
+PLANT_KT_PER_YEAR: dict[str, float] = {"so2": 25.0, "no2": 15.0, "pm25": 2.0}  # median of a lognormal per plant
 HEATING_SHARE: dict[str, float] = {"pm25": 0.9, "coarse": 0.2, "so2": 0.8, "no2": 0.2, "co": 1.0}
 SECONDS_PER_YEAR = 365.25 * 86400
 KG_TO_UG = 1e9
@@ -101,7 +102,10 @@ class Emissions:
 def build_emissions(grid: Grid, rng: np.random.Generator, n_plants: int, dtype: torch.dtype = torch.float32) -> Emissions:
     population, placed = city_population(grid)
     shape = grid.shape
-    per_capita_rate = population / 1e6 * KG_TO_UG / SECONDS_PER_YEAR  # ug m-2 s-1 per (kg per person per year)
+    lat2d = grid.lat2d.astype(np.float64)
+    heated_north = 1 / (1 + np.exp(-(lat2d - 33.0) / 1.5))  # China's heating line is the Huai river, ~33N
+    # ug m-2 s-1 per (kg per person per year); the north burns more coal per person (industry, heating).
+    per_capita_rate = population / 1e6 * KG_TO_UG / SECONDS_PER_YEAR * (SOUTH_FACTOR + (1 - SOUTH_FACTOR) * heated_north)
     area = np.zeros((len(SPECIES), *shape))
     for name, kg in PER_CAPITA_KG_PER_YEAR.items():
         area[SPECIES.index(name)] = kg * per_capita_rate
@@ -124,8 +128,6 @@ def build_emissions(grid: Grid, rng: np.random.Generator, n_plants: int, dtype: 
         np.add.at(point[SPECIES.index(name)], (rows, cols), rate / cell_area[rows, cols])
 
     heating = np.zeros_like(area)
-    lat2d = grid.lat2d.astype(np.float64)
-    heated_north = 1 / (1 + np.exp(-(lat2d - 33.0) / 1.5))  # China's heating line is the Huai river, ~33N
     for name, share in HEATING_SHARE.items():
         heating[SPECIES.index(name)] = share * heated_north
 

@@ -156,7 +156,7 @@ class Meteorology:
             temp=temp,
             rh=rh.clamp(3.0, 100.0),
             psfc=psfc,
-            sun=sun * (1 - 0.6 * regime["cloud"]),
+            sun=sun * (1 - 0.8 * regime["cloud"]),
             mixing_height=mixing_height,
             brunt_vaisala=brunt_vaisala.expand_as(u),
             ventilation=regime["vent"].expand_as(u),
