@@ -49,28 +49,39 @@ def test_tiny_follows_the_store_contract(tiny: xr.Dataset) -> None:
     for name in ("lat2d", "lon2d", "elevation", "population", "mask"):
         assert tiny[name].dims == ("lat", "lon")
         assert tiny[name].attrs["units"] == VARIABLES[name].units
-    assert "synthetic" in tiny.population.attrs["long_name"]
+    assert "real cities" in tiny.population.attrs["long_name"]
     for name in tiny.data_vars:
         assert bool(np.isfinite(tiny[name].values).all()), name
     sea = tiny.mask.values == 0
     assert sea.any() and (tiny.elevation.values[sea] == 0).all()
     attrs = tiny.attrs
     assert attrs["Conventions"] == "CF-1.10" and attrs["aqnet_generator"] == "aqnet.data.synthetic"
-    assert attrs["aqnet_size"] == "tiny" and attrs["aqnet_seed"] == 0
+    assert attrs["aqnet_size"] == "tiny" and attrs["aqnet_seed"] == 0 and attrs["aqnet_blocking"] == "on"
     assert attrs["years"] == [2013, 2014, 2015, 2016, 2017, 2018]
     assert "synthetic" in attrs["comment"]
     for key in ("title", "source", "aqnet_version", "box", "time_step_hours", "days_per_year", "history"):
         assert key in attrs
 
 
-def test_tiny_years_are_regular_blocks(tiny: xr.Dataset) -> None:
+def test_tiny_years_are_four_regular_seasonal_windows(tiny: xr.Dataset) -> None:
     times = tiny.time.values
     assert np.all(np.diff(times) > np.timedelta64(0))
-    per_year = tiny.sizes["time"] // 6
+    size = SIZES["tiny"]
+    per_window = size.days_per_window * 24 // size.time_step_hours
+    assert tiny.attrs["window_start_days"] == [0, 90, 181, 273]
     for k, year in enumerate(range(2013, 2019)):
-        block = times[k * per_year : (k + 1) * per_year]
-        assert block[0] == np.datetime64(f"{year}-01-01T00:00")
-        assert np.all(np.diff(block) == np.timedelta64(6, "h"))
+        for w, first in enumerate(("01-01", "04-01", "07-01", "10-01")):  # 2016 is a leap year: Mar 31, Jun 30, Sep 30
+            start = (4 * k + w) * per_window
+            window = times[start : start + per_window]
+            expected = np.datetime64(f"{year}-01-01T00:00") + np.timedelta64(size.window_starts[w], "D")
+            assert window[0] == expected and str(window[0])[5:10] in (first, _day_before(first))
+            assert np.all(np.diff(window) == np.timedelta64(6, "h"))
+    months = {int(str(t)[5:7]) for t in times}
+    assert {1, 4, 7, 10} <= months  # every season is in the store
+
+
+def _day_before(month_day: str) -> str:
+    return {"01-01": "12-31", "04-01": "03-31", "07-01": "06-30", "10-01": "09-30"}[month_day]
 
 
 def test_tiny_values_are_physically_plausible(tiny: xr.Dataset) -> None:
@@ -84,7 +95,7 @@ def test_tiny_values_are_physically_plausible(tiny: xr.Dataset) -> None:
         assert float(tiny[name].min()) > 0, name
     assert bool((tiny.pm10 >= tiny.pm25).all())
     beijing, lhasa = tiny.isel(cell(39.9, 116.4)), tiny.isel(cell(29.65, 91.1))
-    assert 30 < float(beijing.pm25.mean()) < 300 and float(beijing.pm25.max()) > 80  # winter haze
+    assert 30 < float(beijing.pm25.mean()) < 300 and float(beijing.pm25.max()) > 150  # winter haze
     assert 300 < float(beijing.co.mean()) < 2500
     assert 5 < float(beijing.so2.mean()) < 100 and 10 < float(beijing.no2.mean()) < 120
     assert float(lhasa.pm25.mean()) < 0.5 * float(beijing.pm25.mean())
@@ -100,7 +111,21 @@ def test_same_seed_same_arrays_and_years_independent(tiny: xr.Dataset) -> None:
         np.testing.assert_array_equal(again[name].values, block[name].values)
     other = generate_benchmark("tiny", seed=1, years=(2013,))
     assert not np.array_equal(other.pm25.values, again.pm25.values)
-    assert not np.array_equal(other.population.values, again.population.values)
+    assert not np.array_equal(other.u.values, again.u.values)  # the weather is drawn from the seed
+    np.testing.assert_array_equal(other.population.values, again.population.values)  # the cities are facts
+
+
+def test_blocking_variants_share_weather_and_emissions(tiny: xr.Dataset) -> None:
+    """Paired variants: same seed -> the same weather; only the pollutants (transport) differ."""
+    off = generate_benchmark("tiny", seed=0, years=(2013,), blocking="off")
+    on = tiny.isel(time=slice(0, off.sizes["time"]))
+    assert off.attrs["aqnet_blocking"] == "off"
+    for name in (*METEOROLOGY, "population", "elevation"):
+        np.testing.assert_array_equal(off[name].values, on[name].values)
+    for name in POLLUTANTS:
+        assert not np.array_equal(off[name].values, on[name].values), name
+    with pytest.raises(DataError, match="off, on, strong"):
+        generate_benchmark("tiny", years=(2013,), blocking="sometimes")
 
 
 def test_unknown_size_names_the_valid_ones(tmp_path: Path) -> None:
@@ -124,6 +149,11 @@ def test_write_reuses_an_existing_store(tmp_path: Path) -> None:
     assert stored.pm25.dtype == np.float32 and 0.25e6 <= 4 * np.prod(stored.pm25.encoding["chunks"]) <= 1e6
     with pytest.raises(DataError, match="different benchmark"):
         write_benchmark(out, "tiny", seed=1, years=(2013,))
+    with pytest.raises(DataError, match="blocking=on"):
+        write_benchmark(out, "tiny", seed=0, years=(2013,), blocking="strong")
+    with pytest.raises(DataError, match="unknown blocking"):
+        write_benchmark(out, "tiny", seed=0, years=(2013,), blocking="maybe")
+    assert (out / "zarr.json").stat().st_mtime_ns == stamp  # refused before anything was touched
 
 
 def test_never_overwrites_a_foreign_directory(tmp_path: Path) -> None:
@@ -155,7 +185,7 @@ def test_concurrent_writers_produce_one_valid_store(tmp_path: Path) -> None:
 
 
 def test_streamed_store_is_bit_identical_to_generate_benchmark(tiny: xr.Dataset, tmp_path: Path) -> None:
-    """24 frames per block: neither a chunk (64) nor a year (160) is a multiple, so blocks straddle chunks and
+    """24 frames per block: neither a chunk (64) nor a window (60) is a multiple, so blocks straddle chunks and
     year boundaries and zarr merges partial chunks; the store must still equal the in-memory benchmark."""
     out = write_benchmark(tmp_path / "bench.zarr", "tiny", seed=0, block_frames=24)
     stored = xr.open_zarr(out)
@@ -174,7 +204,7 @@ def test_streamed_store_is_bit_identical_to_generate_benchmark(tiny: xr.Dataset,
 def test_streaming_holds_a_few_blocks_not_the_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Traced (numpy) memory grows by a few blocks while streaming, not by the benchmark, and every frame is
     written once, in blocks of at most ``block_frames``."""
-    short = dataclasses.replace(SIZES["tiny"], name="short", days_per_year=20, spinup_days=1)
+    short = dataclasses.replace(SIZES["tiny"], name="short", days_per_window=20, window_starts=(0,), spinup_days=1)
     years, block_frames = (2013, 2014), 4
     writes: list[tuple[int, int, int, int]] = []
     baseline: list[int] = []
@@ -208,7 +238,7 @@ def test_streaming_holds_a_few_blocks_not_the_benchmark(tmp_path: Path, monkeypa
 
 
 def test_a_failed_stream_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    short = dataclasses.replace(SIZES["tiny"], name="short", days_per_year=4, spinup_days=0)
+    short = dataclasses.replace(SIZES["tiny"], name="short", days_per_window=4, window_starts=(0,), spinup_days=0)
     calls: list[int] = []
 
     def failing(arrays: dict, block: Block, frames_per_year: int) -> None:

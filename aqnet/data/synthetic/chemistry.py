@@ -63,5 +63,5 @@ def chemistry_step(c: torch.Tensor, met: MetState, dt: float) -> torch.Tensor:
     c = c * torch.exp(-loss * dt)
     k_vent = met.ventilation * (VENT_BASE_PER_HOUR + VENT_DAYTIME_PER_HOUR * daytime) * PER_HOUR
     background = torch.tensor([BACKGROUND[s] for s in SPECIES], dtype=c.dtype)[None, :, None, None]
-    relax = torch.exp(-k_vent * dt)
+    relax = torch.exp(-k_vent[:, None] * dt)  # [B, 1, H, W]: every species
     return background + (c - background) * relax

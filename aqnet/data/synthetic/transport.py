@@ -132,15 +132,17 @@ def advect(
         + y_transport[..., 1:, :].clamp(min=0)
         + y_transport[..., :-1, :].clamp(max=0).neg()
     )
-    worst = float((outgoing * dt / area).max()) if outgoing.numel() else 0.0
-    n_sub = max(1, math.ceil(worst / MAX_OUTFLOW_COURANT))
-    step = dt / n_sub
+    # Sub-steps per run (not per batch), so that a run's result never depends on the others in its batch.
+    worst = (outgoing * dt / area).amax(dim=(-2, -1)) if outgoing.numel() else torch.zeros(batch, dtype=c.dtype)
+    n_sub = torch.clamp(torch.ceil(worst.double() / MAX_OUTFLOW_COURANT), min=1).long()  # [B]
+    step = (dt / n_sub.double()).to(c.dtype)[:, None, None, None]
     x_transport, y_transport = x_transport[:, None], y_transport[:, None]
     bg = background.to(c.dtype)[None, :, None, None].expand(batch, species, height, 1)
     bg_row = background.to(c.dtype)[None, :, None, None].expand(batch, species, 1, width)
     flux_x = torch.zeros((batch, species, height, width + 1), dtype=torch.float64)
     flux_y = torch.zeros((batch, species, height + 1, width), dtype=torch.float64)
-    for _ in range(n_sub):
+    for k in range(int(n_sub.max())):
+        active = (n_sub > k)[:, None, None, None]
         west = torch.cat([bg, c], dim=-1)  # the cell west of each x-face (background beyond the edge)
         east = torch.cat([c, bg], dim=-1)
         south = torch.cat([bg_row, c], dim=-2)
@@ -148,9 +150,9 @@ def advect(
         fx = _upwind(west, east, x_transport) * x_transport * step
         fy = _upwind(south, north, y_transport) * y_transport * step
         change = fx[..., :-1] - fx[..., 1:] + fy[..., :-1, :] - fy[..., 1:, :]
-        c = c + change / area
-        flux_x += fx.double()
-        flux_y += fy.double()
+        c = torch.where(active, c + change / area, c)
+        flux_x += torch.where(active, fx, 0.0).double()
+        flux_y += torch.where(active, fy, 0.0).double()
     return c, FaceFluxes(flux_x, flux_y)
 
 
