@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from aqnet.data.regions import REGIONS, RegionBox
+from aqnet.data.regions import RegionBox, builtin_regions
 from aqnet.errors import DataError
 
 NEEDED: tuple[str, ...] = ("pm25", "no2", "o3")
@@ -135,7 +135,7 @@ def region_climates(ds: xr.Dataset, store: object = "<store>") -> list[RegionCli
     summer = np.isin(times.month, SUMMER_MONTHS)
     n_years = len(set(times.year.tolist()))
     out = []
-    for region in REGIONS:
+    for region in builtin_regions():
         cells = region.mask(lat, lon) & land
         if not cells.any():
             continue

@@ -1,15 +1,19 @@
 """The built-in regions: named lat/lon boxes (degrees, both ends included) of China's pollution hot spots.
 
-One table, used by ``aqnet-data inspect --climate`` (the benchmark's realism figures), by ``aqnet-eval`` (its
-default ``regions``) and by ``aqnet-compare`` (region summaries). The boxes follow the usual definitions of the
-key regions of China's air-pollution action plan (2013) and of the Fenwei plain added in 2018.
+One table, ``regions`` in conf/eval.yaml (packaged as ``aqnet.conf``), read here: ``aqnet-eval`` scores these
+boxes by default, ``aqnet-compare`` summarises them and ``aqnet-data inspect --climate`` prints the benchmark's
+realism figures for them. The boxes follow the usual definitions of the key regions of China's 2013 air-pollution
+action plan (North China Plain, Yangtze and Pearl River deltas), the Sichuan basin and the Fenwei plain (2018).
 """
 
 from __future__ import annotations
 
+import importlib.resources
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
+import yaml
 
 
 class RegionBox(NamedTuple):
@@ -25,17 +29,16 @@ class RegionBox(NamedTuple):
         return inside_lat[:, None] & inside_lon[None, :]
 
 
-REGIONS: tuple[RegionBox, ...] = (
-    RegionBox("sichuan_basin", "Sichuan basin", (28.0, 32.5), (103.0, 108.0)),
-    RegionBox("north_china_plain", "North China Plain", (34.0, 41.0), (113.0, 120.0)),
-    RegionBox("yangtze_river_delta", "Yangtze River Delta", (29.5, 32.5), (118.0, 122.5)),
-    RegionBox("pearl_river_delta", "Pearl River Delta", (21.5, 24.0), (112.0, 115.5)),
-    RegionBox("fenwei_plain", "Fenwei plain", (33.8, 37.0), (106.5, 112.5)),
-)
+@cache
+def builtin_regions() -> tuple[RegionBox, ...]:
+    """The regions of conf/eval.yaml, in its order; the title is the name in words."""
+    text = (importlib.resources.files("aqnet.conf") / "eval.yaml").read_text(encoding="utf-8")
+    table = yaml.safe_load(text).get("regions") or {}
+    return tuple(
+        RegionBox(name, name.replace("_", " ").title(), tuple(map(float, box["lat"])), tuple(map(float, box["lon"])))
+        for name, box in table.items()
+    )  # type: ignore[misc]
+
+
 # Eastern China as the realism bands use it (annual-mean PM2.5 of the populated east).
 EASTERN_CHINA = RegionBox("eastern_china", "eastern China", (22.0, 41.0), (110.0, 122.0))
-
-
-def region_config() -> dict[str, dict[str, list[float]]]:
-    """The built-in regions as ``aqnet-eval``'s ``regions`` mapping ``{name: {lat: [a, b], lon: [c, d]}}``."""
-    return {r.name: {"lat": list(r.lat), "lon": list(r.lon)} for r in REGIONS}

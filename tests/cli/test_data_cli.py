@@ -70,7 +70,7 @@ def test_paired_blocking_variants_compare_and_climate(run_cli: Runner, tmp_path:
     assert ratio >= 0.3 and "blocking=on" in compared.stdout and "blocking=off" in compared.stdout
     climate = run_cli("aqnet-data", "inspect", "--climate", str(on))
     assert climate.returncode == 0, climate.stderr
-    for expected in ("North China Plain", "Yangtze River Delta", "Pearl River Delta", "Sichuan basin", "Fenwei plain",
+    for expected in ("North China Plain", "Yangtze River Delta", "Pearl River Delta", "Sichuan Basin", "Fenwei Plain",
                      "lag1", "MDA8"):  # fmt: skip
         assert expected in climate.stdout
 

@@ -19,6 +19,7 @@ from aqnet.data.synthetic.simulate import DYNAMIC, Block
 from aqnet.errors import DataError
 from aqnet.variables import METEOROLOGY, POLLUTANTS, VARIABLES
 
+
 @pytest.fixture(autouse=True)
 def _one_torch_thread() -> Iterator[None]:
     """Small tensor ops run fastest (and far more predictably on a loaded machine) on one thread."""

@@ -4,8 +4,9 @@ Why mountains stop transport (the dividing-streamline, or Froude-number, rule): 
 can lift air over a height U/N only (kinetic against potential energy; N the Brunt-Vaisala frequency). For every
 cell face where the terrain climbs (the downwind cell is higher than the upwind one), and each of the two directions
 across it, the obstacle is the rise from the upwind cell to the highest terrain within ``LOOKAHEAD_M`` downwind
-(static, from the real terrain), so a slope that climbs over several cells counts as one obstacle. Of a mixed layer of depth
-H_bl, the air below the dividing-streamline height h_d = rise - U/N cannot cross, so the face transmits only
+(static, from the real terrain), so a slope that climbs over several cells counts as one obstacle. Of a mixed
+layer of depth H_bl, the air below the dividing-streamline height h_d = rise - U/N cannot cross, so the face
+transmits only
 
     T = 1 - clip((rise - U / N) / H_bl, 0, 1)
 
@@ -121,4 +122,3 @@ class Blocking:
         tx = 1 - ((rise_x - east.abs() / nx) / dx).clamp(0, 1)
         ty = 1 - ((rise_y - north.abs() / ny) / dy).clamp(0, 1)
         return tx, ty
-

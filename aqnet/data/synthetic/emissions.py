@@ -99,13 +99,17 @@ class Emissions:
         return total
 
 
-def build_emissions(grid: Grid, rng: np.random.Generator, n_plants: int, dtype: torch.dtype = torch.float32) -> Emissions:
+def build_emissions(
+    grid: Grid, rng: np.random.Generator, n_plants: int, dtype: torch.dtype = torch.float32
+) -> Emissions:
     population, placed = city_population(grid)
     shape = grid.shape
     lat2d = grid.lat2d.astype(np.float64)
     heated_north = 1 / (1 + np.exp(-(lat2d - 33.0) / 1.5))  # China's heating line is the Huai river, ~33N
     # ug m-2 s-1 per (kg per person per year); the north burns more coal per person (industry, heating).
-    per_capita_rate = population / 1e6 * KG_TO_UG / SECONDS_PER_YEAR * (SOUTH_FACTOR + (1 - SOUTH_FACTOR) * heated_north)
+    per_capita_rate = (
+        population / 1e6 * KG_TO_UG / SECONDS_PER_YEAR * (SOUTH_FACTOR + (1 - SOUTH_FACTOR) * heated_north)
+    )
     area = np.zeros((len(SPECIES), *shape))
     for name, kg in PER_CAPITA_KG_PER_YEAR.items():
         area[SPECIES.index(name)] = kg * per_capita_rate

@@ -131,7 +131,10 @@ def benchmark_dataset(plan: Plan, fields: dict[str, Any]) -> xr.Dataset:
     data_vars["population"] = xr.DataArray(
         plan.emissions.population.astype(np.float32),
         dims=dims2,
-        attrs=_attrs("population", long_name="population density (persons per km2): real cities' places and sizes, modelled rural density"),
+        attrs=_attrs(
+            "population",
+            long_name="population density (persons per km2): real cities' places and sizes, modelled rural density",
+        ),
     )
     data_vars["mask"] = xr.DataArray(
         terrain.mask,

@@ -66,8 +66,6 @@ def total_mass(c: torch.Tensor, metrics: Metrics) -> torch.Tensor:
     return (c.double() * metrics.area.double()).sum(dim=(-2, -1))
 
 
-
-
 @dataclass
 class FaceWinds:
     """Wind normal to the cell faces (m s-1): ``east`` [B, H, W+1] through the west..east faces of each row
@@ -97,9 +95,7 @@ class FaceFluxes:
 
     def convergence(self) -> torch.Tensor:
         """[B, S, H, W] net mass into each cell: inflow - outflow through its four faces."""
-        return (
-            self.east[..., :-1] - self.east[..., 1:] + self.north[..., :-1, :] - self.north[..., 1:, :]
-        )
+        return self.east[..., :-1] - self.east[..., 1:] + self.north[..., :-1, :] - self.north[..., 1:, :]
 
     def boundary(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(inflow, outflow) [B, S] through the open edges of the domain."""

@@ -64,8 +64,8 @@ def write_benchmark(
 ) -> Path:
     """Generate the benchmark into the zarr store ``out`` (absolute path returned) unless it is already there.
 
-    An existing store of this generator with the same size, seed, box, years and blocking is reused. A different benchmark
-    store is replaced only with ``overwrite=True``; anything that is not a benchmark store is never touched.
+    An existing store of this generator with the same size, seed, box, years and blocking is reused. A different
+    benchmark store is replaced only with ``overwrite=True``; anything that is not a benchmark store is never touched.
     ``block_frames`` (default: a few time chunks) sets how many frames per year are simulated between writes.
     """
     spec = resolve_size(size)
