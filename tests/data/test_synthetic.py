@@ -6,12 +6,10 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import xarray as xr
 
 from aqnet.data.synthetic import SIZES, generate_benchmark, write_benchmark, writer
@@ -19,14 +17,7 @@ from aqnet.data.synthetic.simulate import DYNAMIC, Block
 from aqnet.errors import DataError
 from aqnet.variables import METEOROLOGY, POLLUTANTS, VARIABLES
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Small tensor ops run fastest (and far more predictably on a loaded machine) on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------- generator

@@ -3,8 +3,6 @@ fluxes (the Froude rule; off / on / strong)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -18,12 +16,7 @@ from aqnet.errors import DataError
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def idealised_grid(elevation: np.ndarray, lat0: float = 30.0, lon0: float = 100.0, res: float = 0.25) -> Grid:
