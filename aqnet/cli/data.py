@@ -1,7 +1,8 @@
 """`aqnet-data`: generate the built-in benchmark store and inspect any store.
 
-aqnet-data synth --size tiny|small|full [--out PATH] [--seed N] [--box LAT0 LAT1 LON0 LON1]
-aqnet-data inspect STORE
+aqnet-data synth --size tiny|small|full [--out PATH] [--seed N] [--box LAT0 LAT1 LON0 LON1] [--blocking off|on|strong]
+aqnet-data inspect STORE [--climate]
+aqnet-data compare-variants STORE_A STORE_B [--variable pm25]
 aqnet-data convert SOURCE... --to STORE [--grid G] [--box LAT0 LAT1 LON0 LON1] [--years Y ...] [--step 3h]
                    [--elevation pvlib|FILE] [--population FILE] [--stations-table FILE] [--overwrite] [--time-chunk N]
 """
@@ -41,9 +42,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar=("LAT0", "LAT1", "LON0", "LON1"),
         help="domain in degrees (default: mainland China, 18 50 73 137)",
     )
+    synth.add_argument(
+        "--blocking",
+        default="on",
+        help="terrain blocking of transport: off | on (default) | strong; same seed = same weather and emissions",
+    )
 
     inspect = commands.add_parser("inspect", help="print variables, units, shapes, time ranges, NaN fractions")
     inspect.add_argument("store", type=Path, help="path of a zarr store")
+    inspect.add_argument(
+        "--climate", action="store_true", help="print realism figures per built-in region instead (docs/data.md)"
+    )
+    variants = commands.add_parser(
+        "compare-variants", help="how much two paired benchmark variants differ near relief (e.g. blocking on/off)"
+    )
+    variants.add_argument("store_a", type=Path, metavar="STORE_A", help="e.g. the blocking=on store")
+    variants.add_argument("store_b", type=Path, metavar="STORE_B", help="e.g. the blocking=off store")
+    variants.add_argument("--variable", default="pm25", help="variable to compare (default pm25)")
     _convert_parser(commands)
     return parser
 
@@ -68,20 +83,39 @@ def _convert_parser(commands: argparse._SubParsersAction) -> None:
 
 def _synth(args: argparse.Namespace) -> None:
     from aqnet.data.synthetic import write_benchmark
+    from aqnet.data.synthetic.blocking import check_blocking
 
-    out = (args.out or benchmark_store_path(args.size, args.seed)).expanduser().resolve()
+    check_blocking(args.blocking)  # before anything is looked at or written
+    default = benchmark_store_path(args.size, args.seed)
+    if args.blocking != "on" and args.out is None:
+        default = default.with_name(default.name.replace(".zarr", f"_blocking-{args.blocking}.zarr"))
+    out = (args.out or default).expanduser().resolve()
     existed = out.exists()
     started = time.perf_counter()
     box = tuple(args.box) if args.box else None
-    path = write_benchmark(out, size=args.size, seed=args.seed, box=box)
+    path = write_benchmark(out, size=args.size, seed=args.seed, box=box, blocking=args.blocking)
     verb = "reused existing" if existed else f"wrote in {time.perf_counter() - started:.1f} s"
-    print(f"benchmark store ({args.size}, seed {args.seed}) {verb}: {path}")
+    print(f"benchmark store ({args.size}, seed {args.seed}, blocking {args.blocking}) {verb}: {path}")
 
 
 def _inspect(args: argparse.Namespace) -> None:
+    store = args.store.expanduser().resolve()
+    if args.climate:
+        from aqnet.data.climate import format_climate, region_climates
+        from aqnet.data.store import open_dataset
+
+        print(format_climate(region_climates(open_dataset(store, chunks=None)[0], store), store))
+        return
     from aqnet.data.report import inspect_store
 
-    print(inspect_store(args.store.expanduser().resolve()).format())
+    print(inspect_store(store).format())
+
+
+def _compare_variants(args: argparse.Namespace) -> None:
+    from aqnet.data.variants import compare_stores
+
+    a, b = (p.expanduser().resolve() for p in (args.store_a, args.store_b))
+    print(compare_stores(a, b, args.variable).format())
 
 
 def _convert(args: argparse.Namespace) -> None:
@@ -110,7 +144,8 @@ def _convert(args: argparse.Namespace) -> None:
 
 def _main() -> None:
     args = _parser().parse_args()
-    {"synth": _synth, "inspect": _inspect, "convert": _convert}[args.command](args)
+    commands = {"synth": _synth, "inspect": _inspect, "convert": _convert, "compare-variants": _compare_variants}
+    commands[args.command](args)
 
 
 def main() -> int:

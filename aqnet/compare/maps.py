@@ -9,7 +9,6 @@ whole domain, and for each variable the pixel where the RMSE changes most.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-import yaml
 
 from aqnet.compare import runs
 from aqnet.compare.pairs import Pair
@@ -29,11 +27,10 @@ LARGEST = "largest change"
 
 
 def default_boxes() -> list[Box]:
-    """``aqnet-eval``'s default region boxes (conf/eval.yaml), so both tools name the same regions."""
-    from aqnet.inference.evaluate import parse_regions
+    """The built-in regions (``aqnet-eval``'s default boxes, conf/eval.yaml), so both tools name the same regions."""
+    from aqnet.data.regions import builtin_regions
 
-    text = (importlib.resources.files("aqnet.conf") / "eval.yaml").read_text(encoding="utf-8")
-    return [r.box for r in parse_regions(yaml.safe_load(text).get("regions"))]
+    return [(r.name, r.lat, r.lon) for r in builtin_regions()]
 
 
 def group_mse(maps: Sequence[xr.Dataset], lead: float) -> xr.DataArray:

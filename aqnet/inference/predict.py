@@ -81,7 +81,7 @@ def _range_ends(text: str) -> tuple[np.datetime64, np.datetime64]:
 
 
 def describe_times(times: np.ndarray) -> str:
-    """'2013-01-01T00 … 2018-02-09T18 (960 times, every 6 h)' for a store's time axis."""
+    """'2013-01-01T00 … 2018-10-15T18 (1440 times, every 6 h with gaps)' for a store's time axis."""
     t = np.asarray(times).astype("datetime64[s]")
     steps = np.unique(np.diff(t).astype(np.int64)) if len(t) > 1 else np.array([], dtype=np.int64)
     step = f", every {steps.min() / 3600:g} h" + (" with gaps" if len(steps) > 1 else "") if len(steps) else ""

@@ -56,3 +56,37 @@ def test_inspect_a_missing_or_foreign_path(run_cli: Runner, tmp_path: Path) -> N
     assert_one_line_error(run_cli("aqnet-data", "inspect", str(tmp_path / "none.zarr")), "none.zarr")
     (tmp_path / "plain").mkdir()
     assert_one_line_error(run_cli("aqnet-data", "inspect", str(tmp_path / "plain")), "plain")
+
+
+def test_paired_blocking_variants_compare_and_climate(run_cli: Runner, tmp_path: Path) -> None:
+    on, off = tmp_path / "on.zarr", tmp_path / "off.zarr"
+    for path, mode in ((on, "on"), (off, "off")):
+        made = run_cli("aqnet-data", "synth", "--size", "tiny", "--blocking", mode, "--out", str(path))
+        assert made.returncode == 0 and f"blocking {mode}" in made.stdout, made.stderr
+        assert xr.open_zarr(path).attrs["aqnet_blocking"] == mode
+    compared = run_cli("aqnet-data", "compare-variants", str(on), str(off))
+    assert compared.returncode == 0, compared.stderr
+    ratio = float(compared.stdout.split("ratio = ")[1].split()[0])
+    assert ratio >= 0.3 and "blocking=on" in compared.stdout and "blocking=off" in compared.stdout
+    climate = run_cli("aqnet-data", "inspect", "--climate", str(on))
+    assert climate.returncode == 0, climate.stderr
+    for expected in ("North China Plain", "Yangtze River Delta", "Pearl River Delta", "Sichuan Basin", "Fenwei Plain",
+                     "lag1", "MDA8"):  # fmt: skip
+        assert expected in climate.stdout
+
+    before = snapshot(on)
+    bad = run_cli("aqnet-data", "synth", "--size", "tiny", "--blocking", "medium", "--out", str(on))
+    assert_one_line_error(bad, "medium", "off, on, strong")
+    assert snapshot(on) == before  # nothing overwritten
+    fresh = tmp_path / "never.zarr"
+    assert_one_line_error(run_cli("aqnet-data", "synth", "--blocking", "x", "--out", str(fresh)), "'x'")
+    assert not fresh.exists()
+
+
+def test_climate_of_a_store_without_its_variables_or_seasons(run_cli: Runner, tmp_path: Path) -> None:
+    from tests.data.store_factory import make_store
+
+    short = make_store(tmp_path / "short.zarr")  # five January days
+    assert_one_line_error(run_cli("aqnet-data", "inspect", "--climate", str(short)), "summer", "short.zarr")
+    no_ozone = make_store(tmp_path / "no_o3.zarr", variables=("pm25", "no2", "u", "v"))
+    assert_one_line_error(run_cli("aqnet-data", "inspect", "--climate", str(no_ozone)), "o3", "no_o3.zarr")

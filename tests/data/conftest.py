@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from tests.data.ecmwf import ecmwf_samples  # noqa: F401  (real ECMWF GRIB files, downloaded once)
 from tests.data.store_factory import make_store
@@ -31,3 +32,12 @@ def store_maker(tmp_path: Path) -> Callable[..., Path]:
         return make_store(tmp_path / name, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Small tensor ops run fastest (and far more predictably on a loaded machine) on one thread."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

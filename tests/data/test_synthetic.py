@@ -1,154 +1,23 @@
-"""The benchmark generator: transport numerics, terrain blocking, the store contract, determinism, safe writing."""
+"""The benchmark generator: the store contract, seasonal windows, determinism, paired variants, safe writing
+(transport numerics and terrain blocking: test_transport.py; realism bands: test_benchmark_realism.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import multiprocessing
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import xarray as xr
 
 from aqnet.data.synthetic import SIZES, generate_benchmark, write_benchmark, writer
-from aqnet.data.synthetic.grid import Grid
-from aqnet.data.synthetic.meteorology import blocked_wind, upslope_normal
 from aqnet.data.synthetic.simulate import DYNAMIC, Block
-from aqnet.data.synthetic.transport import Metrics, advect, diffuse, total_mass
-from aqnet.data.terrain import Terrain
 from aqnet.errors import DataError
 from aqnet.variables import METEOROLOGY, POLLUTANTS, VARIABLES
 
-F64 = torch.float64
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Small tensor ops run fastest (and far more predictably on a loaded machine) on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def idealised_grid(elevation: np.ndarray, lat0: float = 30.0, lon0: float = 100.0, res: float = 0.25) -> Grid:
-    height, width = elevation.shape
-    lat = lat0 + (np.arange(height) + 0.5) * res
-    lon = lon0 + (np.arange(width) + 0.5) * res
-    metrics = Metrics.from_axes(lat, lon, F64)
-    ones = np.ones_like(elevation, dtype=np.float32)
-    terrain = Terrain(elevation.astype(np.float32), ones, ones.astype(np.uint8), 0 * ones)
-    return Grid(lat, lon, res, metrics.dy, metrics.dx.numpy(), terrain)
-
-
-# ---------------------------------------------------------------- transport
-
-
-def test_mass_budget_closes_in_a_closed_domain_with_sources_and_losses() -> None:
-    grid = idealised_grid(np.zeros((40, 48)))
-    metrics = Metrics.from_grid(grid, F64)
-    rows, cols = np.meshgrid(np.arange(40.0), np.arange(48.0), indexing="ij")
-    taper = np.sin(np.pi * rows / 39) ** 2 * np.sin(np.pi * cols / 47) ** 2  # zero wind on the edges: closed
-    omega = 2e-5  # s-1: solid-body-like rotation, up to ~15 m/s
-    u = torch.as_tensor(-omega * (rows - 19.5) * grid.dy * taper, dtype=F64)[None]
-    v = torch.as_tensor(omega * (cols - 23.5) * grid.dy * taper, dtype=F64)[None]
-    conc = torch.zeros((1, 2, 40, 48), dtype=F64)
-    conc[..., 10:16, 8:14] = 100.0
-    source = torch.zeros_like(conc)
-    source[..., 25, 30] = 5.0  # ug m-3 per step
-    loss_rate = torch.tensor([0.0, 1e-5], dtype=F64)[None, :, None, None]  # s-1
-    dt, expected = 3600.0, total_mass(conc, metrics)
-    max_fix = 0.0
-    for _ in range(48):
-        conc = conc + source
-        expected = expected + total_mass(source, metrics)
-        conc, budget = advect(conc, u, v, dt, metrics, torch.zeros(2, dtype=F64))
-        assert float(budget.inflow.max() + budget.outflow.max()) < 1e-20 * float(expected.max())
-        max_fix = max(max_fix, float((budget.mass_unfixed / budget.mass_before - 1).abs().max()))
-        conc = diffuse(conc, 2e4, dt, metrics)
-        decayed = conc * torch.exp(-loss_rate * dt)
-        expected = expected - total_mass(conc - decayed, metrics)
-        conc = decayed
-    assert torch.allclose(total_mass(conc, metrics), expected, rtol=1e-10)
-    assert 0 < max_fix < 0.05  # the fixer corrects a real but small semi-Lagrangian error
-
-
-def test_open_boundary_outflow_matches_semi_lagrangian_transport() -> None:
-    """A puff blown out of the domain: the upwind outflow budget agrees with what the scheme moves out."""
-    grid = idealised_grid(np.zeros((30, 40)))
-    metrics = Metrics.from_grid(grid, F64)
-    conc = torch.zeros((1, 1, 30, 40), dtype=F64)
-    conc[..., 12:18, 20:26] = 50.0
-    u = torch.full((1, 30, 40), 20.0, dtype=F64)
-    v = torch.full((1, 30, 40), -5.0, dtype=F64)
-    start = float(total_mass(conc, metrics))
-    outflow = 0.0
-    for _ in range(12):
-        conc, budget = advect(conc, u, v, 3600.0, metrics, torch.zeros(1, dtype=F64))
-        outflow += float(budget.outflow.sum())
-        if float(budget.mass_after.sum()) > 0.01 * start:  # while the puff is still (partly) inside
-            assert abs(float(budget.mass_unfixed.sum() / budget.mass_after.sum()) - 1) < 0.05
-    assert float(total_mass(conc, metrics)) == pytest.approx(start - outflow, rel=1e-9, abs=start * 1e-9)
-    assert outflow > 0.9 * start  # 12 h at 20 m/s carries the puff out of a 10-degree domain
-
-
-def test_advection_stays_positive_at_any_courant_number() -> None:
-    grid = idealised_grid(np.zeros((32, 32)))
-    metrics = Metrics.from_grid(grid, F64)
-    generator = torch.Generator().manual_seed(0)
-    conc = (torch.rand((2, 3, 32, 32), generator=generator, dtype=F64) > 0.9).to(F64) * 500.0
-    angle = torch.rand((2, 32, 32), generator=generator, dtype=F64) * 2 * np.pi
-    u, v = 40.0 * torch.cos(angle), 40.0 * torch.sin(angle)  # 40 m/s, 3 h: Courant ~ 17
-    for _ in range(10):
-        conc, _ = advect(conc, u, v, 3 * 3600.0, metrics, torch.tensor([1.0, 0.0, 5.0], dtype=F64))
-        conc = diffuse(conc, 2e4, 3 * 3600.0, metrics)
-        assert torch.isfinite(conc).all() and float(conc.min()) >= 0.0
-
-
-def _receptor_concentration(ridge_height: float) -> float:
-    """Steady westerly plume from a source 2.5 degrees west of a N-S ridge; mean concentration east of it."""
-    height, width = 40, 64
-    cols = np.arange(width)[None, :] * np.ones((height, 1))
-    elevation = ridge_height * np.exp(-(((cols - 32) / 3.0) ** 2))
-    grid = idealised_grid(elevation)
-    metrics = Metrics.from_grid(grid, F64)
-    normal = tuple(torch.as_tensor(a, dtype=F64) for a in upslope_normal(grid))
-    u0 = torch.full((1, height, width), 5.0, dtype=F64)
-    v0 = torch.full((1, height, width), 0.5, dtype=F64)
-    u, v = blocked_wind(u0, v0, torch.as_tensor(elevation, dtype=F64), normal, metrics, 0.01, 500.0)
-    conc = torch.zeros((1, 1, height, width), dtype=F64)
-    dt = 1800.0
-    for _ in range(192):  # 4 days
-        conc[..., 16:24, 20:22] += 2.0
-        conc, _ = advect(conc, u, v, dt, metrics, torch.zeros(1, dtype=F64))
-        conc = diffuse(conc, 1e4, dt, metrics) * np.exp(-dt / 86400.0)
-    return float(conc[0, 0, 14:26, 40:48].mean())
-
-
-def test_a_ridge_blocks_transport_through_the_wind_field() -> None:
-    flat, ridge = _receptor_concentration(0.0), _receptor_concentration(2500.0)
-    low_hills = _receptor_concentration(300.0)  # U/N = 500 m: hills this low do not block
-    assert flat > 1.0
-    assert ridge < 0.5 * flat
-    assert low_hills > 0.8 * flat
-
-
-def test_blocking_removes_the_upslope_wind_and_keeps_speed() -> None:
-    elevation = np.zeros((20, 40))
-    elevation[:, 20:] = 3000.0  # an escarpment facing west
-    grid = idealised_grid(elevation)
-    metrics = Metrics.from_grid(grid, F64)
-    normal = tuple(torch.as_tensor(a, dtype=F64) for a in upslope_normal(grid))
-    u0 = torch.full((1, 20, 40), 4.0, dtype=F64)
-    v0 = torch.full((1, 20, 40), 2.0, dtype=F64)
-    u, v = blocked_wind(u0, v0, torch.as_tensor(elevation, dtype=F64), normal, metrics, 0.01, 500.0)
-    foot = (0, 10, 18)
-    assert abs(float(u[foot])) < 0.5  # the eastward (upslope) component is gone at the foot
-    assert float(torch.hypot(u[foot], v[foot])) == pytest.approx(float(np.hypot(4, 2)), rel=1e-3)
-    assert float(u[0, 10, 2]) == pytest.approx(4.0)  # far upstream the flow is untouched
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------- generator
@@ -172,28 +41,39 @@ def test_tiny_follows_the_store_contract(tiny: xr.Dataset) -> None:
     for name in ("lat2d", "lon2d", "elevation", "population", "mask"):
         assert tiny[name].dims == ("lat", "lon")
         assert tiny[name].attrs["units"] == VARIABLES[name].units
-    assert "synthetic" in tiny.population.attrs["long_name"]
+    assert "real cities" in tiny.population.attrs["long_name"]
     for name in tiny.data_vars:
         assert bool(np.isfinite(tiny[name].values).all()), name
     sea = tiny.mask.values == 0
     assert sea.any() and (tiny.elevation.values[sea] == 0).all()
     attrs = tiny.attrs
     assert attrs["Conventions"] == "CF-1.10" and attrs["aqnet_generator"] == "aqnet.data.synthetic"
-    assert attrs["aqnet_size"] == "tiny" and attrs["aqnet_seed"] == 0
+    assert attrs["aqnet_size"] == "tiny" and attrs["aqnet_seed"] == 0 and attrs["aqnet_blocking"] == "on"
     assert attrs["years"] == [2013, 2014, 2015, 2016, 2017, 2018]
     assert "synthetic" in attrs["comment"]
     for key in ("title", "source", "aqnet_version", "box", "time_step_hours", "days_per_year", "history"):
         assert key in attrs
 
 
-def test_tiny_years_are_regular_blocks(tiny: xr.Dataset) -> None:
+def test_tiny_years_are_four_regular_seasonal_windows(tiny: xr.Dataset) -> None:
     times = tiny.time.values
     assert np.all(np.diff(times) > np.timedelta64(0))
-    per_year = tiny.sizes["time"] // 6
+    size = SIZES["tiny"]
+    per_window = size.days_per_window * 24 // size.time_step_hours
+    assert tiny.attrs["window_start_days"] == [0, 90, 181, 273]
     for k, year in enumerate(range(2013, 2019)):
-        block = times[k * per_year : (k + 1) * per_year]
-        assert block[0] == np.datetime64(f"{year}-01-01T00:00")
-        assert np.all(np.diff(block) == np.timedelta64(6, "h"))
+        for w, first in enumerate(("01-01", "04-01", "07-01", "10-01")):  # 2016 is a leap year: Mar 31, Jun 30, Sep 30
+            start = (4 * k + w) * per_window
+            window = times[start : start + per_window]
+            expected = np.datetime64(f"{year}-01-01T00:00") + np.timedelta64(size.window_starts[w], "D")
+            assert window[0] == expected and str(window[0])[5:10] in (first, _day_before(first))
+            assert np.all(np.diff(window) == np.timedelta64(6, "h"))
+    months = {int(str(t)[5:7]) for t in times}
+    assert {1, 4, 7, 10} <= months  # every season is in the store
+
+
+def _day_before(month_day: str) -> str:
+    return {"01-01": "12-31", "04-01": "03-31", "07-01": "06-30", "10-01": "09-30"}[month_day]
 
 
 def test_tiny_values_are_physically_plausible(tiny: xr.Dataset) -> None:
@@ -207,7 +87,7 @@ def test_tiny_values_are_physically_plausible(tiny: xr.Dataset) -> None:
         assert float(tiny[name].min()) > 0, name
     assert bool((tiny.pm10 >= tiny.pm25).all())
     beijing, lhasa = tiny.isel(cell(39.9, 116.4)), tiny.isel(cell(29.65, 91.1))
-    assert 30 < float(beijing.pm25.mean()) < 300 and float(beijing.pm25.max()) > 80  # winter haze
+    assert 30 < float(beijing.pm25.mean()) < 300 and float(beijing.pm25.max()) > 150  # winter haze
     assert 300 < float(beijing.co.mean()) < 2500
     assert 5 < float(beijing.so2.mean()) < 100 and 10 < float(beijing.no2.mean()) < 120
     assert float(lhasa.pm25.mean()) < 0.5 * float(beijing.pm25.mean())
@@ -223,7 +103,21 @@ def test_same_seed_same_arrays_and_years_independent(tiny: xr.Dataset) -> None:
         np.testing.assert_array_equal(again[name].values, block[name].values)
     other = generate_benchmark("tiny", seed=1, years=(2013,))
     assert not np.array_equal(other.pm25.values, again.pm25.values)
-    assert not np.array_equal(other.population.values, again.population.values)
+    assert not np.array_equal(other.u.values, again.u.values)  # the weather is drawn from the seed
+    np.testing.assert_array_equal(other.population.values, again.population.values)  # the cities are facts
+
+
+def test_blocking_variants_share_weather_and_emissions(tiny: xr.Dataset) -> None:
+    """Paired variants: same seed -> the same weather; only the pollutants (transport) differ."""
+    off = generate_benchmark("tiny", seed=0, years=(2013,), blocking="off")
+    on = tiny.isel(time=slice(0, off.sizes["time"]))
+    assert off.attrs["aqnet_blocking"] == "off"
+    for name in (*METEOROLOGY, "population", "elevation"):
+        np.testing.assert_array_equal(off[name].values, on[name].values)
+    for name in POLLUTANTS:
+        assert not np.array_equal(off[name].values, on[name].values), name
+    with pytest.raises(DataError, match="off, on, strong"):
+        generate_benchmark("tiny", years=(2013,), blocking="sometimes")
 
 
 def test_unknown_size_names_the_valid_ones(tmp_path: Path) -> None:
@@ -247,6 +141,11 @@ def test_write_reuses_an_existing_store(tmp_path: Path) -> None:
     assert stored.pm25.dtype == np.float32 and 0.25e6 <= 4 * np.prod(stored.pm25.encoding["chunks"]) <= 1e6
     with pytest.raises(DataError, match="different benchmark"):
         write_benchmark(out, "tiny", seed=1, years=(2013,))
+    with pytest.raises(DataError, match="blocking=on"):
+        write_benchmark(out, "tiny", seed=0, years=(2013,), blocking="strong")
+    with pytest.raises(DataError, match="unknown blocking"):
+        write_benchmark(out, "tiny", seed=0, years=(2013,), blocking="maybe")
+    assert (out / "zarr.json").stat().st_mtime_ns == stamp  # refused before anything was touched
 
 
 def test_never_overwrites_a_foreign_directory(tmp_path: Path) -> None:
@@ -278,7 +177,7 @@ def test_concurrent_writers_produce_one_valid_store(tmp_path: Path) -> None:
 
 
 def test_streamed_store_is_bit_identical_to_generate_benchmark(tiny: xr.Dataset, tmp_path: Path) -> None:
-    """24 frames per block: neither a chunk (64) nor a year (160) is a multiple, so blocks straddle chunks and
+    """24 frames per block: neither a chunk (64) nor a window (60) is a multiple, so blocks straddle chunks and
     year boundaries and zarr merges partial chunks; the store must still equal the in-memory benchmark."""
     out = write_benchmark(tmp_path / "bench.zarr", "tiny", seed=0, block_frames=24)
     stored = xr.open_zarr(out)
@@ -297,7 +196,7 @@ def test_streamed_store_is_bit_identical_to_generate_benchmark(tiny: xr.Dataset,
 def test_streaming_holds_a_few_blocks_not_the_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Traced (numpy) memory grows by a few blocks while streaming, not by the benchmark, and every frame is
     written once, in blocks of at most ``block_frames``."""
-    short = dataclasses.replace(SIZES["tiny"], name="short", days_per_year=20, spinup_days=1)
+    short = dataclasses.replace(SIZES["tiny"], name="short", days_per_window=20, window_starts=(0,), spinup_days=1)
     years, block_frames = (2013, 2014), 4
     writes: list[tuple[int, int, int, int]] = []
     baseline: list[int] = []
@@ -331,7 +230,7 @@ def test_streaming_holds_a_few_blocks_not_the_benchmark(tmp_path: Path, monkeypa
 
 
 def test_a_failed_stream_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    short = dataclasses.replace(SIZES["tiny"], name="short", days_per_year=4, spinup_days=0)
+    short = dataclasses.replace(SIZES["tiny"], name="short", days_per_window=4, window_starts=(0,), spinup_days=0)
     calls: list[int] = []
 
     def failing(arrays: dict, block: Block, frames_per_year: int) -> None:

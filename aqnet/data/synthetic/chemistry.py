@@ -6,7 +6,8 @@ Every process is a first-order loss (applied as exp(-k dt), so never negative) o
 - O3 is produced in sunlight and warmth at a rate that rises then falls with NO2 (NOx- then VOC-limited) and is
   titrated by fresh NO, with NO2 as its proxy, mostly at night (no photolysis to give it back); titration makes NO2.
 - dry deposition (coarse particles settle fast), wet scavenging when RH approaches saturation (fog, rain).
-- ventilation: exchange with the free troposphere relaxes toward BACKGROUND, fast under daytime convection.
+- ventilation: exchange with the free troposphere relaxes toward BACKGROUND, faster under daytime convection and
+  scaled by the synoptic regime (days in a stagnant spell, hours behind a cold front).
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ WET_SCAVENGING = (0.08, 0.15, 0.05, 0.01, 0.0, 0.0)  # h-1 at saturation
 SULFATE_PER_SO2 = 132 / 64  # (NH4)2SO4 formed per SO2 mass
 NITRATE_PER_NO2 = 80 / 46  # NH4NO3 formed per NO2 mass
 NO2_PER_O3 = 46 / 48
+VENT_BASE_PER_HOUR = 1 / 120  # exchange with the free troposphere on an ordinary day (h-1)
+VENT_DAYTIME_PER_HOUR = 1 / 30  # added by daytime convection
 
 
 def chemistry_step(c: torch.Tensor, met: MetState, dt: float) -> torch.Tensor:
     """Advance tracers [B, S, H, W] (ug m-3) by ``dt`` seconds of local processes."""
     c = c.clone()
-    sun = met.sun  # [H, W]
+    sun = met.sun  # [B, H, W]
     daytime = (sun / 0.4).clamp(0, 1)
     humid = ((met.rh - 60.0) / 40.0).clamp(0, 1)
     near_saturation = ((met.rh - 85.0) / 15.0).clamp(0, 1)
@@ -58,7 +61,7 @@ def chemistry_step(c: torch.Tensor, met: MetState, dt: float) -> torch.Tensor:
     wet = torch.tensor(WET_SCAVENGING, dtype=c.dtype)[None, :, None, None]
     loss = (dry + wet * near_saturation[:, None]) * PER_HOUR
     c = c * torch.exp(-loss * dt)
-    k_vent = (1 / 72 + (1 / 10) * daytime) * PER_HOUR
+    k_vent = met.ventilation * (VENT_BASE_PER_HOUR + VENT_DAYTIME_PER_HOUR * daytime) * PER_HOUR
     background = torch.tensor([BACKGROUND[s] for s in SPECIES], dtype=c.dtype)[None, :, None, None]
-    relax = torch.exp(-k_vent * dt)
+    relax = torch.exp(-k_vent[:, None] * dt)  # [B, 1, H, W]: every species
     return background + (c - background) * relax

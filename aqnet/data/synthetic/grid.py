@@ -14,29 +14,42 @@ DEFAULT_BOX: tuple[float, float, float, float] = (18.0, 50.0, 73.0, 137.0)  # la
 DEFAULT_YEARS: tuple[int, ...] = (2013, 2014, 2015, 2016, 2017, 2018)  # 2013-16 train, 2017 val, 2018 test
 
 
+SEASONAL_WINDOWS: tuple[int, ...] = (0, 90, 181, 273)  # Jan 1, Apr 1, Jul 1, Oct 1 (day of the year, from 0)
+
+
 @dataclass(frozen=True)
 class BenchmarkSize:
-    """One benchmark scale. Output times per year = days_per_year * 24 / time_step_hours."""
+    """One benchmark scale. Each year is ``len(window_starts)`` windows of ``days_per_window`` days, each from its
+    own spin-up; output times per year = days_per_year * 24 / time_step_hours."""
 
     name: str
     resolution_deg: float  # grid spacing in both directions
     time_step_hours: int  # output interval
-    days_per_year: int  # simulated (kept) days per yearly block, starting Jan 1 00 UTC
-    internal_step_minutes: int  # transport/chemistry step (semi-Lagrangian is stable at any Courant number;
-    # the step is chosen for accuracy of the diurnal cycle and of the back-trajectories)
-    spinup_days: int  # simulated before Jan 1 from background concentrations, then discarded
-    n_cities: int
+    days_per_window: int  # simulated (kept) days per window
+    window_starts: tuple[int, ...]  # first day of each window (0 = Jan 1), increasing
+    internal_step_minutes: int  # transport/chemistry step (the flux-form transport sub-steps itself to stay
+    # monotone; the step is chosen for accuracy of the diurnal cycle)
+    spinup_days: int  # simulated before each window from background concentrations, then discarded
     n_power_plants: int
 
     def __post_init__(self) -> None:
         if (self.time_step_hours * 60) % self.internal_step_minutes:
             raise DataError(f"size {self.name!r}: output step must be a multiple of the internal step")
+        starts = self.window_starts
+        if not starts or any(b < a + self.days_per_window for a, b in zip(starts, starts[1:], strict=False)):
+            raise DataError(f"size {self.name!r}: windows {starts} of {self.days_per_window} days overlap")
+        if starts[0] < 0 or starts[-1] + self.days_per_window > 365:
+            raise DataError(f"size {self.name!r}: windows {starts} of {self.days_per_window} days exceed a year")
+
+    @property
+    def days_per_year(self) -> int:
+        return self.days_per_window * len(self.window_starts)
 
 
 SIZES: dict[str, BenchmarkSize] = {
-    "tiny": BenchmarkSize("tiny", 1.0, 6, 40, 180, 5, 60, 20),
-    "small": BenchmarkSize("small", 0.5, 3, 120, 45, 6, 120, 40),
-    "full": BenchmarkSize("full", 0.25, 1, 365, 30, 7, 240, 80),
+    "tiny": BenchmarkSize("tiny", 1.0, 6, 15, SEASONAL_WINDOWS, 180, 4, 30),
+    "small": BenchmarkSize("small", 0.5, 3, 30, SEASONAL_WINDOWS, 45, 5, 60),
+    "full": BenchmarkSize("full", 0.25, 1, 365, (0,), 30, 7, 120),
 }
 
 

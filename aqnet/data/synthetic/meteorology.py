@@ -1,14 +1,10 @@
-"""Near-surface meteorology: seasonal monsoon background + travelling synoptic waves + diurnal cycle,
-with low-level flow blocked by real terrain.
+"""Near-surface meteorology: seasonal monsoon background + synoptic regimes lasting days (``regimes``) +
+travelling synoptic waves + diurnal cycle, with roughness drag over real terrain.
 
-Terrain blocking (why mountains stop transport here): a stably stratified flow of speed U can lift air over a
-height U/N only (kinetic vs potential energy, N the Brunt-Vaisala frequency). For each cell the obstacle ahead is the
-highest terrain along the flow within ``LOOKAHEAD_M``; air of the mixed layer (depth H_bl) that lies below the
-dividing-streamline height h_d = dh - U/N cannot pass, so the fraction clip(h_d / H_bl, 0, 1) of the upslope
-wind component (against the smoothed terrain gradient) is removed and turned along the contours (flow splitting,
-speed kept). Nights are more stable (larger N, shallower layer), so blocking is stronger at night. Sub-grid
-orographic form drag then slows the wind over rough terrain. The model under test never sees this rule: it sees
-only the resulting winds, temperatures and concentrations.
+The mixing height follows the clock (daytime convection, deeper in summer) *and* the weather: it is shallow in a
+stagnant, stable regime and when the wind is weak, deep behind a cold front. Static stability (N) is larger at
+night and in stagnant spells; it sets how strongly terrain blocks the transport (``blocking``). The winds written
+to the store are the same whatever the blocking variant: blocking acts on the tracers' face fluxes only.
 """
 
 from __future__ import annotations
@@ -18,13 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter
 
 from aqnet.data.synthetic.grid import EARTH_RADIUS_M, Grid
-from aqnet.data.synthetic.transport import Metrics, index_grid, sample
+from aqnet.data.synthetic.regimes import Regimes
+from aqnet.data.synthetic.transport import Metrics
 
-LOOKAHEAD_M = 200e3
-N_LOOKAHEAD = 4
 LAPSE_RATE = 0.0065  # K m-1
 GRAVITY = 9.80665
 R_DRY = 287.05
@@ -33,15 +27,17 @@ SYNOPTIC_MODES = 5
 
 @dataclass
 class MetState:
-    """Fields at one instant, each [B, H, W] (B runs); ``sun`` is cos(solar zenith) clipped at 0, [H, W]."""
+    """Fields at one instant, each [B, H, W] (B runs)."""
 
-    u: torch.Tensor
+    u: torch.Tensor  # m s-1
     v: torch.Tensor
-    temp: torch.Tensor
-    rh: torch.Tensor
-    psfc: torch.Tensor
-    sun: torch.Tensor
-    mixing_height: torch.Tensor  # [H, W] m, depth the surface emissions mix into
+    temp: torch.Tensor  # K
+    rh: torch.Tensor  # %
+    psfc: torch.Tensor  # Pa
+    sun: torch.Tensor  # cos(solar zenith) clipped at 0, dimmed by the regime's cloud (drives photolysis)
+    mixing_height: torch.Tensor  # m, depth the surface emissions mix into
+    brunt_vaisala: torch.Tensor  # s-1, static stability of the mixed layer's top
+    ventilation: torch.Tensor  # factor on the exchange with the free troposphere (1: an ordinary day)
 
 
 def solar_cos_zenith(hours: float, lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
@@ -58,52 +54,6 @@ def winter_weight(hours: float) -> float:
     return math.cos(2 * math.pi * (hours / 24.0 - 15.0) / 365.25)
 
 
-def blocked_wind(
-    u: torch.Tensor,
-    v: torch.Tensor,
-    elevation: torch.Tensor,
-    normal: tuple[torch.Tensor, torch.Tensor],
-    metrics: Metrics,
-    brunt_vaisala: float | torch.Tensor,
-    layer_depth: float | torch.Tensor,
-    lookahead_m: float = LOOKAHEAD_M,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Low-level wind after terrain blocking (see the module docstring). u, v [B, H, W]; elevation [H, W] m;
-    ``normal`` = unit upslope direction (east, north) of the smoothed terrain [H, W], zero on flat ground."""
-    speed = torch.sqrt(u**2 + v**2).clamp(min=1e-6)
-    rows, cols = index_grid(*u.shape[-2:], u.dtype)
-    elev = elevation.to(u.dtype).expand(u.shape[0], 1, *u.shape[-2:])
-    obstacle = torch.zeros_like(u)
-    for k in range(1, N_LOOKAHEAD + 1):
-        distance = lookahead_m * k / N_LOOKAHEAD
-        ahead_row = rows + distance * (v / speed) / metrics.dy
-        ahead_col = cols + distance * (u / speed) / metrics.dx_at(rows)
-        obstacle = torch.maximum(obstacle, sample(elev, ahead_row, ahead_col)[:, 0])
-    rise = (obstacle - elevation.to(u.dtype)).clamp(min=0)
-    blocked = ((rise - speed / brunt_vaisala) / layer_depth).clamp(0, 1)
-
-    n_east, n_north = normal[0].to(u.dtype), normal[1].to(u.dtype)
-    upslope = (u * n_east + v * n_north).clamp(min=0)
-    removed = blocked * upslope
-    along = -u * n_north + v * n_east  # component along the contours, t = (-n_north, n_east)
-    # Flow splitting: the removed speed is added along the contours on the side the flow already leans to.
-    along_new = along + torch.tanh(along / 0.5) * (torch.sqrt(along**2 + removed**2) - along.abs())
-    d_along = along_new - along
-    return u - removed * n_east - d_along * n_north, v - removed * n_north + d_along * n_east
-
-
-def upslope_normal(grid: Grid, smoothing_m: float = LOOKAHEAD_M / 2) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vector up the terrain smoothed at the blocking scale (east, north components); 0 where flat."""
-    sigma = max(smoothing_m / grid.dy, 0.5)
-    smooth = gaussian_filter(grid.terrain.elevation.astype(np.float64), sigma, mode="nearest")
-    d_north = np.gradient(smooth, axis=0) / grid.dy
-    d_east = np.gradient(smooth, axis=1) / grid.dx[:, None]
-    slope = np.hypot(d_east, d_north)
-    flat = slope < 1e-5  # < 1 m per 100 km: no obstacle to block against
-    scale = np.where(flat, 0.0, 1.0 / np.maximum(slope, 1e-12))
-    return (d_east * scale).astype(np.float32), (d_north * scale).astype(np.float32)
-
-
 class Meteorology:
     """Deterministic weather for B independent runs (years) on one grid; ``at(hours)`` gives a MetState."""
 
@@ -115,7 +65,6 @@ class Meteorology:
         t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)  # noqa: E731
         terrain = grid.terrain
         self.elevation = t(terrain.elevation)
-        self.normal = tuple(t(a) for a in upslope_normal(grid))
         self.land = t(terrain.mask.astype(np.float32))
         self.drag = t(1.0 / (1.0 + terrain.roughness / 600.0)) * (0.75 + 0.35 * (1 - self.land))
         north = np.clip((lat2d - 20.0) / 25.0, 0, 1)
@@ -131,6 +80,7 @@ class Meteorology:
         self.x64, self.y64 = self.x.double(), self.y.double()
         self.f0 = 2 * 7.292e-5 * math.sin(math.radians(lat0))
         self.waves = self._draw_waves(rngs)
+        self.regimes = Regimes(rngs, grid.lon, dtype)
 
     def _draw_waves(self, rngs: list[np.random.Generator]) -> dict[str, torch.Tensor]:
         params: dict[str, list[np.ndarray]] = {k: [] for k in ("kx", "ky", "omega", "amp", "phase", "mod_f", "mod_p")}
@@ -167,33 +117,50 @@ class Meteorology:
         sun = torch.as_tensor(np.clip(sun_np, 0, None), dtype=self.dtype)
         local_hour = torch.as_tensor((hours % 24.0 + self.lon2d / 15.0) % 24.0, dtype=self.dtype)
         daytime = (sun / 0.4).clamp(0, 1)
+        regime = self.regimes.at(hours)
 
         u_syn, v_syn, psi = self.synoptic(hours)
-        # Seasonal background: winter north-westerly monsoon, summer southerly monsoon, westerlies in the north.
-        u_bg = 1.0 + 4.0 * self.north * (0.6 + 0.4 * winter)
-        v_bg = -winter * (1.0 + 2.0 * self.north)
+        # Seasonal background: winter north-westerly monsoon, summer southerly monsoon, westerlies in the north;
+        # the regime's large-scale flow, strongest in the north (cold fronts weaken on their way south).
+        u_bg = 1.0 + 3.0 * self.north * (0.6 + 0.4 * winter)
+        v_bg = -winter * (0.5 + 1.5 * self.north)
+        reach = 0.5 + 0.5 * self.north
         diurnal = 1.0 + 0.3 * torch.cos(2 * math.pi * (local_hour - 14.0) / 24.0)  # daytime momentum mixing
-        u0, v0 = (u_bg + u_syn) * diurnal, (v_bg + v_syn) * diurnal
-        brunt_vaisala = 0.010 + 0.010 * (1 - daytime)
-        layer_depth = 250.0 + (700.0 + 400.0 * (1 - winter) / 2) * daytime
-        u, v = blocked_wind(u0, v0, self.elevation, self.normal, self.metrics, brunt_vaisala, layer_depth)
-        u, v = u * self.drag, v * self.drag
+        u0 = (u_bg + regime["u"] * reach + regime["waves"] * u_syn) * diurnal
+        v0 = (v_bg + regime["v"] * reach + regime["waves"] * v_syn) * diurnal
+        u, v = u0 * self.drag, v0 * self.drag
+        speed = torch.sqrt(u**2 + v**2)
 
         t_mean = self.t_annual - self.t_amplitude * winter - LAPSE_RATE * self.elevation
         diurnal_range = (1.5 + (2.5 + 3.0 * self.aridity) * self.land) * torch.cos(
             2 * math.pi * (local_hour - 15.0) / 24.0
         )
-        t_anomaly = 0.7 * v_syn  # warm advection in southerlies, cold behind the troughs
+        t_anomaly = 0.5 * regime["waves"] * v_syn + regime["temp"] * reach  # warm advection in southerlies
         temp = t_mean + t_anomaly + diurnal_range
         depression = 3.0 + 13.0 * self.aridity + 7.0 * max(winter, 0.0) * self.north  # dry continental winters
-        dewpoint = torch.minimum(t_mean + 1.6 * v_syn - depression, temp)
+        dewpoint = torch.minimum(t_mean + t_anomaly + 1.2 * v_syn - depression + regime["dew"], temp)
         rh = 100.0 * torch.exp(_magnus(dewpoint) - _magnus(temp))
 
-        p_msl = 101325.0 + 1500.0 * winter * self.north + 1.2 * self.f0 * psi
+        p_msl = 101325.0 + 1500.0 * winter * self.north + 1.2 * self.f0 * psi + regime["pressure"] * reach
         layer_temp = t_mean + t_anomaly + 0.5 * LAPSE_RATE * self.elevation
         psfc = p_msl * torch.exp(-GRAVITY * self.elevation / (R_DRY * layer_temp))
-        mixing_height = 300.0 + (500.0 + 700.0 * (1 - winter) / 2) * daytime
-        return MetState(u=u, v=v, temp=temp, rh=rh.clamp(3.0, 100.0), psfc=psfc, sun=sun, mixing_height=mixing_height)
+        # Mixing height: convection by day (deeper in summer), shallow stable nights; shallower in a stagnant
+        # regime and in weak wind (less mechanical mixing), deeper behind a front.
+        convective = 150.0 + (350.0 + 900.0 * (1 - winter) / 2) * daytime
+        mechanical = (0.55 + 0.09 * speed).clamp(0.6, 1.8)
+        mixing_height = (convective * regime["mixing"] * mechanical).clamp(60.0, 3000.0)
+        brunt_vaisala = (0.008 + 0.012 * (1 - daytime)) * regime["stability"]
+        return MetState(
+            u=u,
+            v=v,
+            temp=temp,
+            rh=rh.clamp(3.0, 100.0),
+            psfc=psfc,
+            sun=sun * (1 - 0.8 * regime["cloud"]),
+            mixing_height=mixing_height,
+            brunt_vaisala=brunt_vaisala.expand_as(u),
+            ventilation=regime["vent"].expand_as(u),
+        )
 
 
 def _magnus(temp_k: torch.Tensor) -> torch.Tensor:

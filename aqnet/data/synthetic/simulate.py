@@ -1,9 +1,12 @@
 """The simulation loop: one generator of output frames, in time blocks, that feeds both the in-memory and the
 streaming (zarr) benchmark, so the two cannot diverge.
 
-Years are independent (own spin-up, own random stream); up to ``YEARS_PER_BATCH`` of them run in lock-step as the
-batch dimension of one loop (2-3x faster per year at tiny/small, ~25% at full, than one at a time). Frames are
-handed out ``block_frames`` at a time, so what the loop holds is the state plus one block per batched year.
+Years are independent (own random stream); up to ``YEARS_PER_BATCH`` of them run in lock-step as the batch
+dimension of one loop (2-3x faster per year at tiny/small, ~25% at full, than one at a time). A year is a few
+seasonal windows (``BenchmarkSize.window_starts``), each simulated from its own spin-up in the year's one weather
+sequence. Frames are handed out ``block_frames`` at a time (never across a window), so what the loop holds is the
+state plus one block per batched year. ``blocking`` (``off``/``on``/``strong``) changes only the face fluxes of the
+transport: weather and emissions are the same in every variant.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from aqnet.data.synthetic.blocking import Blocking
 from aqnet.data.synthetic.chemistry import chemistry_step
 from aqnet.data.synthetic.emissions import BACKGROUND, SPECIES, Emissions
 from aqnet.data.synthetic.grid import BenchmarkSize, Grid
 from aqnet.data.synthetic.meteorology import Meteorology, winter_weight
-from aqnet.data.synthetic.transport import Metrics, advect, diffuse
+from aqnet.data.synthetic.transport import FaceWinds, Metrics, advect, diffuse
 from aqnet.errors import DataError
 from aqnet.variables import METEOROLOGY, POLLUTANTS
 
@@ -46,8 +50,12 @@ class Block:
         return next(iter(self.fields.values())).shape[1]
 
 
+def frames_per_window(size: BenchmarkSize) -> int:
+    return size.days_per_window * 24 // size.time_step_hours
+
+
 def frames_per_year(size: BenchmarkSize) -> int:
-    return size.days_per_year * 24 // size.time_step_hours
+    return frames_per_window(size) * len(size.window_starts)
 
 
 @contextmanager
@@ -75,43 +83,53 @@ def simulate_blocks(
     seed: int,
     years: tuple[int, ...],
     block_frames: int,
+    blocking: Blocking,
     dtype: torch.dtype = torch.float32,
 ) -> Iterator[Block]:
     """Yield every output frame of every year exactly once, in blocks of at most ``block_frames`` frames.
 
-    Each year starts ``spinup_days`` before Jan 1 00 UTC from background concentrations; only times from Jan 1 on
-    are kept, every ``time_step_hours``. A fresh buffer backs each block, so a consumer that drops a block frees it.
+    Each window starts ``spinup_days`` before its first day from background concentrations; only its own days are
+    kept, every ``time_step_hours``. A fresh buffer backs each block, so a consumer that drops a block frees it.
     """
     if block_frames < 1:
         raise DataError(f"block_frames must be >= 1, got {block_frames}")
     for first in range(0, len(years), YEARS_PER_BATCH):
-        yield from _simulate_batch(grid, size, emissions, seed, years, first, block_frames, dtype)
+        batch = years[first : first + YEARS_PER_BATCH]
+        weather = Meteorology(grid, _year_rngs(seed, batch, 1), dtype)
+        for window, start_day in enumerate(size.window_starts):
+            yield from _simulate_window(grid, size, emissions, weather, blocking, first, len(batch), window,
+                                        start_day, block_frames, years, dtype)  # fmt: skip
 
 
-def _simulate_batch(
+def _simulate_window(
     grid: Grid,
     size: BenchmarkSize,
     emissions: Emissions,
-    seed: int,
-    years: tuple[int, ...],
+    weather: Meteorology,
+    blocking: Blocking,
     first: int,
+    n_batch: int,
+    window: int,
+    start_day: int,
     block_frames: int,
+    years: tuple[int, ...],
     dtype: torch.dtype,
 ) -> Iterator[Block]:
-    batch = years[first : first + YEARS_PER_BATCH]
-    weather = Meteorology(grid, _year_rngs(seed, batch, 1), dtype)
     metrics = Metrics.from_grid(grid, dtype)
     background = torch.tensor([BACKGROUND[s] for s in SPECIES], dtype=dtype)
-    (height, width), n_out = grid.shape, frames_per_year(size)
-    conc = background[None, :, None, None].expand(len(batch), -1, height, width).clone()
+    (height, width), n_out = grid.shape, frames_per_window(size)
+    offset = window * n_out  # frame index of the window's first frame within the year
+    conc = background[None, :, None, None].expand(n_batch, -1, height, width).clone()
 
     def new_block(start: int) -> Block:
         n = min(block_frames, n_out - start)
-        return Block(first, start, {name: np.empty((len(batch), n, height, width), np.float32) for name in DYNAMIC})
+        fields = {name: np.empty((n_batch, n, height, width), np.float32) for name in DYNAMIC}
+        return Block(first, offset + start, fields)
 
     step_min, out_min = size.internal_step_minutes, size.time_step_hours * 60
     dt = step_min * 60.0
-    first_minute = -size.spinup_days * 24 * 60
+    window_minute = start_day * 24 * 60
+    first_minute = -size.spinup_days * 24 * 60  # relative to the window's start
     n_steps = ((n_out - 1) * out_min - first_minute) // step_min  # the last step ends at the last output
     block = new_block(0)
     with torch.inference_mode(), _single_thread():
@@ -119,20 +137,22 @@ def _simulate_batch(
             minute = first_minute + step * step_min
             if minute >= 0 and minute % out_min == 0:
                 index = minute // out_min
-                _record(block.fields, index - block.start, weather, minute / 60.0, conc)
-                if index - block.start + 1 == block.n_frames:
+                _record(block.fields, index + offset - block.start, weather, (window_minute + minute) / 60.0, conc)
+                if index + offset - block.start + 1 == block.n_frames:
                     _check_finite(block, years)
                     yield block
                     if index + 1 < n_out:
                         block = new_block(index + 1)
             if step == n_steps:
                 break
-            hours_mid = (minute + step_min / 2) / 60.0
+            hours_mid = (window_minute + minute + step_min / 2) / 60.0
             met = weather.at(hours_mid)
             speed = torch.sqrt(met.u**2 + met.v**2)
             source = emissions.rate(hours_mid, winter_weight(hours_mid), speed)
-            conc = conc + source * (dt / met.mixing_height)
-            conc, _ = advect(conc, met.u, met.v, dt, metrics, background)
+            conc = conc + source * (dt / met.mixing_height[:, None])
+            winds = FaceWinds.from_centres(met.u, met.v)
+            winds = winds.scaled(*blocking.transmission(winds, met.brunt_vaisala, met.mixing_height))
+            conc, _ = advect(conc, winds, dt, metrics, background)
             conc = diffuse(conc, DIFFUSIVITY, dt, metrics)
             conc = chemistry_step(conc, met, dt)
 

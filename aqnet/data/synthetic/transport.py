@@ -1,16 +1,17 @@
-"""Tracer transport on the lat/lon grid: semi-Lagrangian advection with a mass fixer, and conservative diffusion.
+"""Tracer transport on the lat/lon grid: flux-form (finite-volume) upwind advection and conservative diffusion.
 
-Tracers are tensors ``[B, S, H, W]`` (B independent runs, e.g. years; S species), in the advective form
-(concentration is carried along back-trajectories). Bilinear interpolation has non-negative weights, so advection
-keeps concentrations positive at any Courant number. Semi-Lagrangian advection is not conservative, so each step
-a global mass fixer (per run and species) rescales the advected field to the budget
+Tracers are tensors ``[B, S, H, W]`` (B independent runs, e.g. years; S species) of mixed-layer concentration.
+"Mass" is sum(c * cell area): the column content of a mixed layer of unit depth, in ug m-3 * m2. Advection is the
+donor-cell (first-order upwind) finite-volume scheme on the C-grid faces: through every cell face passes
 
-    mass_after = mass_before + inflow - outflow
+    flux = c_upwind * wind_normal * face_length * dt
 
-where the open-boundary fluxes are upwind: outflow carries the edge cell's concentration, inflow the background.
-Rescaling is multiplicative, so it keeps positivity. "Mass" here is sum(c * cell area): the column content of a
-mixed layer of fixed depth, in ug m-3 * m2. Diffusion is written in flux form with zero flux through the edges,
-so it conserves that mass exactly; emissions and chemistry are local and report their own mass changes.
+and what leaves one cell enters its neighbour, so mass is conserved locally, to round-off, with no global fixer;
+convergent wind (air piling up against a ridge whose faces are blocked) accumulates tracer. The step is split into
+sub-steps so that no cell loses more than ``MAX_OUTFLOW_COURANT`` of its content in one, which keeps the scheme
+monotone and every concentration non-negative whatever the divergence. At the open edges inflow carries the
+background concentration, outflow the edge cell's. Diffusion is a flux-form Laplacian with zero flux through the
+edges. Emissions and chemistry are local and report their own mass changes.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from aqnet.data.synthetic.grid import EARTH_RADIUS_M, Grid
+
+MAX_OUTFLOW_COURANT = 0.9  # share of a cell's content that may leave it in one sub-step (<= 1: monotone)
 
 
 @dataclass(frozen=True)
@@ -58,126 +60,96 @@ class Metrics:
     def from_grid(cls, grid: Grid, dtype: torch.dtype = torch.float32) -> Metrics:
         return cls.from_axes(grid.lat, grid.lon, dtype)
 
-    def dx_at(self, row: torch.Tensor) -> torch.Tensor:
-        """Zonal spacing at fractional row positions (back-trajectories leave the arrival row)."""
-        return EARTH_RADIUS_M * self.res_rad * torch.cos(self.lat0_rad + row * self.res_rad)
-
 
 def total_mass(c: torch.Tensor, metrics: Metrics) -> torch.Tensor:
     """[B, S] sum of c * area, accumulated in float64 so budgets close to round-off."""
     return (c.double() * metrics.area.double()).sum(dim=(-2, -1))
 
 
-def sample(field: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
-    """Bilinear values of ``field`` [B, C, H, W] at fractional (row, col) [B, H, W]; clamps outside the grid."""
-    height, width = field.shape[-2:]
-    grid = torch.stack([2 * col / (width - 1) - 1, 2 * row / (height - 1) - 1], dim=-1).to(field.dtype)
-    return F.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=True)
+@dataclass
+class FaceWinds:
+    """Wind normal to the cell faces (m s-1): ``east`` [B, H, W+1] through the west..east faces of each row
+    (positive eastward), ``north`` [B, H+1, W] through the south..north faces of each column (positive northward)."""
 
+    east: torch.Tensor
+    north: torch.Tensor
 
-def index_grid(height: int, width: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    rows = torch.arange(height, dtype=dtype)[:, None].expand(height, width)
-    cols = torch.arange(width, dtype=dtype)[None, :].expand(height, width)
-    return rows, cols
+    @classmethod
+    def from_centres(cls, u: torch.Tensor, v: torch.Tensor) -> FaceWinds:
+        """Average cell-centre winds [B, H, W] onto the faces; an edge face takes its edge cell's wind."""
+        east = torch.cat([u[..., :1], 0.5 * (u[..., 1:] + u[..., :-1]), u[..., -1:]], dim=-1)
+        north = torch.cat([v[..., :1, :], 0.5 * (v[..., 1:, :] + v[..., :-1, :]), v[..., -1:, :]], dim=-2)
+        return cls(east, north)
 
-
-def departure_points(
-    u: torch.Tensor, v: torch.Tensor, dt: float, metrics: Metrics, iterations: int = 2
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Back-trajectory start (row, col) [B, H, W] for winds u, v [B, H, W] in m/s (midpoint rule, iterated)."""
-    rows, cols = index_grid(*u.shape[-2:], u.dtype)
-    rows, cols = rows.expand_as(u), cols.expand_as(u)
-    wind = torch.stack([u, v], dim=1)
-    d_row = v * dt / metrics.dy
-    d_col = u * dt / metrics.dx.to(u.dtype)[:, None]
-    for _ in range(iterations):
-        mid_row, mid_col = rows - 0.5 * d_row, cols - 0.5 * d_col
-        mid_wind = sample(wind, mid_row, mid_col)
-        d_row = mid_wind[:, 1] * dt / metrics.dy
-        d_col = mid_wind[:, 0] * dt / metrics.dx_at(mid_row)
-    return rows - d_row, cols - d_col
-
-
-def _swept_mass(cell_mass: torch.Tensor, courant: torch.Tensor) -> torch.Tensor:
-    """Mass in the first ``courant`` cells of ``cell_mass`` [..., N] (ordered from the edge inward)."""
-    n_cells = cell_mass.shape[-1]
-    courant = courant.clamp(0, n_cells)  # a strip shorter than the Courant number is emptied entirely
-    whole = torch.clamp(courant.floor(), max=n_cells - 1).long()
-    cumulative = torch.cat([torch.zeros_like(cell_mass[..., :1]), cell_mass.cumsum(-1)], dim=-1)
-    return (
-        cumulative.gather(-1, whole[..., None])[..., 0]
-        + (courant - whole) * cell_mass.gather(-1, whole[..., None])[..., 0]
-    )
-
-
-def boundary_fluxes(
-    c: torch.Tensor, u: torch.Tensor, v: torch.Tensor, dt: float, metrics: Metrics, background: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Upwind (inflow, outflow) mass [B, S] through the four open edges during one step.
-
-    Outflow is the mass in the strip swept out of the domain, measured inward from the edge over the Courant
-    number (so it stays right when a step carries tracer across several cells); inflow is background times the
-    swept-in area.
-    """
-    batch, species, height, width = c.shape
-    area = metrics.area.double()
-    cell_mass = c.double() * area
-    bg = background.double()[None, :, None]  # [1, S, 1]
-    dx = metrics.dx.double()
-    dy = torch.full((width,), metrics.dy, dtype=torch.float64)
-    by_column = cell_mass.transpose(-1, -2)  # [B, S, W, H]
-    # (speed out of the domain [B, L], cell masses from the edge inward [B, S, L, N], size along the normal [L],
-    #  area of the edge cells [L])
-    edges = (
-        (-u[..., :, 0], cell_mass, dx, area[:, 0]),  # west
-        (u[..., :, -1], cell_mass.flip(-1), dx, area[:, -1]),  # east
-        (-v[..., 0, :], by_column, dy, area[0, :]),  # south
-        (v[..., -1, :], by_column.flip(-1), dy, area[-1, :]),  # north
-    )
-    inflow = torch.zeros((batch, species), dtype=torch.float64)
-    outflow = torch.zeros_like(inflow)
-    for out_speed, masses, normal_size, edge_area in edges:
-        courant = (out_speed.double() * dt / normal_size)[:, None, :]  # [B, 1, L]
-        depth = min(masses.shape[-1], math.ceil(float(courant.max().clamp(min=0))) + 1)  # only the swept strip
-        outflow += _swept_mass(masses[..., :depth], courant.clamp(min=0).expand(-1, species, -1)).sum(-1)
-        inflow += (courant.clamp(max=0).neg() * edge_area * bg).sum(-1)
-    return inflow, outflow
+    def scaled(self, east: torch.Tensor | float, north: torch.Tensor | float) -> FaceWinds:
+        return FaceWinds(self.east * east, self.north * north)
 
 
 @dataclass
-class AdvectionBudget:
-    mass_before: torch.Tensor  # [B, S] float64
-    inflow: torch.Tensor
-    outflow: torch.Tensor
-    mass_unfixed: torch.Tensor  # after interpolation, before the fixer
-    mass_after: torch.Tensor
+class FaceFluxes:
+    """Mass carried through each face during one step (ug m-3 * m2, float64), same layout and signs as FaceWinds;
+    summed over the species' sub-steps. Per cell: change = west - east + south - north faces (``convergence``)."""
+
+    east: torch.Tensor  # [B, S, H, W+1]
+    north: torch.Tensor  # [B, S, H+1, W]
+
+    def convergence(self) -> torch.Tensor:
+        """[B, S, H, W] net mass into each cell: inflow - outflow through its four faces."""
+        return self.east[..., :-1] - self.east[..., 1:] + self.north[..., :-1, :] - self.north[..., 1:, :]
+
+    def boundary(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inflow, outflow) [B, S] through the open edges of the domain."""
+        edges = (self.east[..., 0], -self.east[..., -1], self.north[..., 0, :], -self.north[..., -1, :])
+        inflow = sum(e.clamp(min=0).sum(-1) for e in edges)
+        outflow = sum(e.clamp(max=0).neg().sum(-1) for e in edges)
+        return inflow, outflow  # type: ignore[return-value]
+
+
+def _upwind(left: torch.Tensor, right: torch.Tensor, wind: torch.Tensor) -> torch.Tensor:
+    """Donor-cell value at faces: ``left`` where the wind blows from it (wind > 0), else ``right``."""
+    return torch.where(wind > 0, left, right)
 
 
 def advect(
-    c: torch.Tensor,
-    u: torch.Tensor,
-    v: torch.Tensor,
-    dt: float,
-    metrics: Metrics,
-    background: torch.Tensor,
-    fix_mass: bool = True,
-) -> tuple[torch.Tensor, AdvectionBudget]:
-    """One semi-Lagrangian step of all species at once; departures outside the grid see ``background`` [S]."""
+    c: torch.Tensor, winds: FaceWinds, dt: float, metrics: Metrics, background: torch.Tensor
+) -> tuple[torch.Tensor, FaceFluxes]:
+    """One donor-cell finite-volume step of all species ``c`` [B, S, H, W] (ug m-3) through ``winds`` for ``dt``
+    seconds; the open edges see ``background`` [S] upwind. Returns the new field and the face fluxes."""
     batch, species, height, width = c.shape
-    mass_before = total_mass(c, metrics)
-    inflow, outflow = boundary_fluxes(c, u, v, dt, metrics, background)
-    dep_row, dep_col = departure_points(u, v, dt, metrics)
-    # A one-cell halo of background concentration: inflow blends in from it, far departures clamp onto it.
-    padded = background.to(c.dtype)[None, :, None, None].expand(batch, species, height + 2, width + 2).clone()
-    padded[..., 1:-1, 1:-1] = c
-    advected = sample(padded, dep_row + 1, dep_col + 1)
-    mass_unfixed = total_mass(advected, metrics)
-    if fix_mass:
-        target = torch.clamp(mass_before + inflow - outflow, min=0.0)
-        scale = torch.where(mass_unfixed > 0, target / mass_unfixed.clamp(min=1e-300), torch.ones_like(target))
-        advected = advected * scale.to(c.dtype)[:, :, None, None]
-    budget = AdvectionBudget(mass_before, inflow, outflow, mass_unfixed, total_mass(advected, metrics))
-    return advected, budget
+    area = metrics.area.to(c.dtype)
+    dy = metrics.dy
+    dx_faces = metrics.dx_faces.to(c.dtype)[:, None]  # [H+1, 1]
+    # Volume-like face transports per second (m3 s-1 per m of depth): wind * face length.
+    x_transport = winds.east.to(c.dtype) * dy  # [B, H, W+1]
+    y_transport = winds.north.to(c.dtype) * dx_faces  # [B, H+1, W]
+    outgoing = (
+        x_transport[..., 1:].clamp(min=0)
+        + x_transport[..., :-1].clamp(max=0).neg()
+        + y_transport[..., 1:, :].clamp(min=0)
+        + y_transport[..., :-1, :].clamp(max=0).neg()
+    )
+    # Sub-steps per run (not per batch), so that a run's result never depends on the others in its batch.
+    worst = (outgoing * dt / area).amax(dim=(-2, -1)) if outgoing.numel() else torch.zeros(batch, dtype=c.dtype)
+    n_sub = torch.clamp(torch.ceil(worst.double() / MAX_OUTFLOW_COURANT), min=1).long()  # [B]
+    step = (dt / n_sub.double()).to(c.dtype)[:, None, None, None]
+    x_transport, y_transport = x_transport[:, None], y_transport[:, None]
+    bg = background.to(c.dtype)[None, :, None, None].expand(batch, species, height, 1)
+    bg_row = background.to(c.dtype)[None, :, None, None].expand(batch, species, 1, width)
+    flux_x = torch.zeros((batch, species, height, width + 1), dtype=torch.float64)
+    flux_y = torch.zeros((batch, species, height + 1, width), dtype=torch.float64)
+    for k in range(int(n_sub.max())):
+        active = (n_sub > k)[:, None, None, None]
+        west = torch.cat([bg, c], dim=-1)  # the cell west of each x-face (background beyond the edge)
+        east = torch.cat([c, bg], dim=-1)
+        south = torch.cat([bg_row, c], dim=-2)
+        north = torch.cat([c, bg_row], dim=-2)
+        fx = _upwind(west, east, x_transport) * x_transport * step
+        fy = _upwind(south, north, y_transport) * y_transport * step
+        change = fx[..., :-1] - fx[..., 1:] + fy[..., :-1, :] - fy[..., 1:, :]
+        c = torch.where(active, c + change / area, c)
+        flux_x += torch.where(active, fx, 0.0).double()
+        flux_y += torch.where(active, fy, 0.0).double()
+    return c, FaceFluxes(flux_x, flux_y)
 
 
 def diffuse(c: torch.Tensor, diffusivity: float, dt: float, metrics: Metrics) -> torch.Tensor:

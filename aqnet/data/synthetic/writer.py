@@ -18,6 +18,7 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
+from aqnet.data.synthetic.blocking import check_blocking
 from aqnet.data.synthetic.generate import GENERATOR, Plan, benchmark_dataset, plan_benchmark
 from aqnet.data.synthetic.grid import DEFAULT_BOX, DEFAULT_YEARS, BenchmarkSize, resolve_size
 from aqnet.data.synthetic.simulate import DYNAMIC, Block, simulate_blocks
@@ -38,9 +39,12 @@ def benchmark_attrs(path: Path) -> dict[str, object] | None:
     return attrs if attrs.get("aqnet_generator") == GENERATOR else None
 
 
-def _matches(attrs: dict[str, object], size: str, seed: int, box: tuple[float, ...], years: tuple[int, ...]) -> bool:
+def _matches(
+    attrs: dict[str, object], size: str, seed: int, box: tuple[float, ...], years: tuple[int, ...], blocking: str
+) -> bool:
     return (
         attrs.get("aqnet_size") == size
+        and attrs.get("aqnet_blocking") == blocking
         and attrs.get("aqnet_seed") == seed
         and [float(b) for b in attrs.get("box", [])] == list(box)  # type: ignore[union-attr]
         and [int(y) for y in attrs.get("years", [])] == list(years)  # type: ignore[union-attr]
@@ -55,15 +59,17 @@ def write_benchmark(
     years: tuple[int, ...] | None = None,
     overwrite: bool = False,
     *,
+    blocking: str = "on",
     block_frames: int | None = None,
 ) -> Path:
     """Generate the benchmark into the zarr store ``out`` (absolute path returned) unless it is already there.
 
-    An existing store of this generator with the same size, seed, box and years is reused. A different benchmark
-    store is replaced only with ``overwrite=True``; anything that is not a benchmark store is never touched.
+    An existing store of this generator with the same size, seed, box, years and blocking is reused. A different
+    benchmark store is replaced only with ``overwrite=True``; anything that is not a benchmark store is never touched.
     ``block_frames`` (default: a few time chunks) sets how many frames per year are simulated between writes.
     """
     spec = resolve_size(size)
+    check_blocking(blocking)
     out = Path(out).expanduser().absolute()
     box_t = tuple(float(b) for b in (box if box is not None else DEFAULT_BOX))
     years_t = tuple(int(y) for y in (years if years is not None else DEFAULT_YEARS))
@@ -74,9 +80,10 @@ def write_benchmark(
         attrs = benchmark_attrs(out)
         if attrs is None:
             raise DataError(f"{out} exists and is not an aqnet benchmark store; refusing to overwrite it")
-        if not overwrite and not _matches(attrs, spec.name, seed, box_t, years_t):
+        if not overwrite and not _matches(attrs, spec.name, seed, box_t, years_t, blocking):
             raise DataError(
-                f"{out} holds a different benchmark (size={attrs.get('aqnet_size')}, seed={attrs.get('aqnet_seed')});"
+                f"{out} holds a different benchmark (size={attrs.get('aqnet_size')}, seed={attrs.get('aqnet_seed')}, "
+                f"blocking={attrs.get('aqnet_blocking')});"
                 " pass overwrite=True (--overwrite) or choose another path"
             )
         return not overwrite
@@ -91,7 +98,7 @@ def write_benchmark(
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
         try:
-            plan = plan_benchmark(spec, seed=seed, box=box_t, years=years_t)  # type: ignore[arg-type]
+            plan = plan_benchmark(spec, seed=seed, box=box_t, years=years_t, blocking=blocking)  # type: ignore[arg-type]
             with atomic_output(out) as tmp, warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # zarr warns that consolidated metadata is not in the v3 spec
                 _stream(plan, tmp, plan.block_frames if block_frames is None else block_frames)
@@ -117,7 +124,7 @@ def _stream(plan: Plan, tmp: Path, block_frames: int) -> None:
     template.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=True, encoding=encoding, compute=False)
     group = zarr.open_group(str(tmp), mode="r+", zarr_format=3, use_consolidated=False)
     arrays = {name: group[name] for name in DYNAMIC}
-    blocks = simulate_blocks(plan.grid, plan.spec, plan.emissions, plan.seed, plan.years, block_frames)
+    blocks = simulate_blocks(plan.grid, plan.spec, plan.emissions, plan.seed, plan.years, block_frames, plan.blocking)
     # Compression (blosc, GIL released) of one block overlaps the simulation of the next. Waiting for the
     # previous write before queueing the next keeps at most two blocks alive; leaving the pool waits for the
     # last write, also on error, so nothing writes into the temp store after atomic_output removed it.
