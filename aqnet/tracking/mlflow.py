@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 from mlflow.entities import Param
@@ -74,6 +75,7 @@ def make_logger(
         "run_id": cfg.run_id,
         "sweep_id": sweep_id or "none",
         "run_dir": str(run_dir),
+        "torch_num_threads": str(torch.get_num_threads()),  # as sized from the allocation (aqnet.utils.threads)
     }
     parent = parent_run_id(cfg)
     if parent:
