@@ -101,3 +101,11 @@ def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracki
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def logged_in(tracking_server: TrackingServer, monkeypatch: pytest.MonkeyPatch) -> TrackingServer:
+    """The tracking server, with its credentials in this process's environment (jobs it submits inherit them)."""
+    for key, value in tracking_server.credentials().items():
+        monkeypatch.setenv(key, value)
+    return tracking_server

@@ -61,17 +61,11 @@ def _assert_once(uri: str) -> None:
 
 @pytest.mark.timeout(3600)
 def test_sixteen_jobs_into_the_tracking_server(
-    slurm_cluster: SlurmCluster,
-    store: Path,
-    tracking_server: TrackingServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    slurm_cluster: SlurmCluster, store: Path, logged_in: TrackingServer, tmp_path: Path
 ) -> None:
-    uri = tracking_server.uri
-    env = {"AQNET_MLFLOW_CREDENTIALS": str(tracking_server.credentials_file)}
-    wall = _sweep(slurm_cluster, store, tmp_path / "root", f"logger.tracking_uri={uri}", env=env)
-    for key, value in tracking_server.credentials().items():
-        monkeypatch.setenv(key, value)
+    """The jobs inherit the credentials from the submitting environment."""
+    uri = logged_in.uri
+    wall = _sweep(slurm_cluster, store, tmp_path / "root", f"logger.tracking_uri={uri}")
     _assert_once(uri)
     print(f"\nsoak: {JOBS} SLURM jobs into the tracking server in {wall:.0f} s; nothing lost or duplicated")
 

@@ -17,6 +17,7 @@ from tests.slurm.conftest import REPO, SlurmCluster
 from tests.slurm.server_helpers import TrackingServer
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
+FROM_THE_FILE = {"MLFLOW_TRACKING_USERNAME": "", "MLFLOW_TRACKING_PASSWORD": ""}  # not this process's credentials
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +33,11 @@ def _slurm_args(cluster: SlurmCluster, cpus: int = 1) -> list[str]:
 
 @pytest.mark.timeout(900)
 def test_sweep_is_one_job_array_logging_into_a_server(
-    slurm_cluster: SlurmCluster,
-    store: Path,
-    tracking_server: TrackingServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    slurm_cluster: SlurmCluster, store: Path, logged_in: TrackingServer, tmp_path: Path
 ) -> None:
     """2 biases × 3 seeds: six concurrent SLURM array tasks into one authenticated MLflow server; nothing lost. The
     jobs read the credentials from the server's file; under umask 027 nothing they write is open to others."""
-    root = tmp_path / "root"
+    tracking_server, root = logged_in, tmp_path / "root"
     previous = os.umask(0o027)  # sbatch hands the submitting umask to the jobs
     try:
         result = aqnet_train(
@@ -53,13 +50,11 @@ def test_sweep_is_one_job_array_logging_into_a_server(
             f"logger.tracking_uri={tracking_server.uri}",
             "logger.experiment_name=array",
             *SHORT_JOB,
-            env={"AQNET_MLFLOW_CREDENTIALS": str(tracking_server.credentials_file)},
+            env={"AQNET_MLFLOW_CREDENTIALS": str(tracking_server.credentials_file), **FROM_THE_FILE},
         )
     finally:
         os.umask(previous)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for key, value in tracking_server.credentials().items():
-        monkeypatch.setenv(key, value)
     parent, children = sweep_runs(tracking_server.uri, "array")
     assert_complete(tracking_server.uri, parent, children, 6)
     assert len({c.data.tags["slurm_array_job_id"] for c in children}) == 1  # one array
