@@ -68,14 +68,18 @@ def load_credentials(root: Path) -> str | None:
     return str(path)
 
 
-def ensure_store(uri: str, root: Path) -> None:
+def ensure_store(uri: str, root: Path, launching: bool = False) -> None:
     """sqlite: create the schema once, under a lock, before any job writes to it. A server: load its credentials
-    and check that it answers them (one line naming where credentials come from if it refuses)."""
+    and check that it answers them (one line naming where credentials come from if it refuses). The launching
+    process (``launching``) also refuses at once a server that does not answer; a job waits for it (MLflow's
+    retries: a server being restarted)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     if is_server(uri):
         source = load_credentials(root)
+        if launching:
+            _require_answer(uri)
         try:
             mlflow.MlflowClient(uri).search_experiments(max_results=1)
         except MlflowException as error:
@@ -92,6 +96,22 @@ def ensure_store(uri: str, root: Path) -> None:
         return
     with file_lock(root / "mlflow.db"):
         mlflow.MlflowClient(uri).search_experiments(max_results=1)
+
+
+def _require_answer(uri: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10).close()
+    except urllib.error.HTTPError:
+        return  # it answers (a proxy may guard /health): the request below says more
+    except OSError as error:
+        reason = getattr(error, "reason", error)
+        raise ConfigError(
+            f"the MLflow server logger.tracking_uri={uri} does not answer ({reason}): start it "
+            "(launchers/mlflow/server.sh start) or fix logger.tracking_uri"
+        ) from None
 
 
 def git_sha() -> str:

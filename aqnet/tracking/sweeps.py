@@ -20,7 +20,7 @@ def start_sweep_run(cfg: DictConfig, sweep_dir: Path) -> str:
     from aqnet.config.resolvers import submit_time_id
 
     uri, sweep_id = tracking_uri(cfg), submit_time_id()  # the launching process: the jobs' sweep_id
-    ensure_store(uri, Path(cfg.paths.root))
+    ensure_store(uri, Path(cfg.paths.root), launching=True)
     client = mlflow.MlflowClient(uri)
     record = sweep_dir / PARENT_FILE
     if record.exists():  # the same sweep launched again (resume): keep one parent

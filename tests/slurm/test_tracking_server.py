@@ -59,6 +59,10 @@ def test_requests_without_valid_credentials_are_refused_and_log_nothing(
     wrong = {**NO_CREDENTIALS, "MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": "guessed-password"}
     result = aqnet_train(root, *common, *SHORT_JOB, env=wrong, timeout=300)
     assert result.returncode != 0 and "refused the credentials from environment" in result.stderr, result.stderr
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = aqnet_train(root, *common, f"logger.tracking_uri={nobody}", *SHORT_JOB, env=NO_CREDENTIALS, timeout=300)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0 and len(lines) == 1 and f"{nobody} does not answer" in lines[0], result.stderr
     assert not (root / "runs").exists()
     for key, value in tracking_server.credentials().items():
         monkeypatch.setenv(key, value)
