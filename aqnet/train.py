@@ -15,16 +15,18 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from aqnet import builders
-from aqnet.config.validate import physics_fields, validate_physical_ranges
+from aqnet.config.validate import validate_physical_ranges
 from aqnet.finetune.plan import FinetuneSource, load_weights, phase_plan
 from aqnet.training.checkpointing import find_resume_checkpoint
 from aqnet.training.console import quiet_console
+from aqnet.utils.threads import apply_thread_plan
 
 FINISHED = "finished.json"  # written last: the run completed (its test metrics)
 
 
 def train(cfg: DictConfig, finetune: FinetuneSource | None = None) -> dict[str, float]:
     quiet_console()
+    apply_thread_plan(cfg.cluster.cpus_per_task, cfg.data.num_workers, announce=rank_zero_only.rank == 0)
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     task = builders.build_task(cfg)
@@ -42,7 +44,7 @@ def train(cfg: DictConfig, finetune: FinetuneSource | None = None) -> dict[str, 
     datamodule = task.datamodule(cfg, store)
     datamodule.setup("fit")
     task.check_data(cfg, datamodule)
-    validate_physical_ranges(cfg, {name: datamodule.value_range(name) for name in physics_fields(cfg)})
+    validate_physical_ranges({name: datamodule.value_range(name) for name in datamodule.variables})
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = builders.build_model(cfg, task, datamodule)

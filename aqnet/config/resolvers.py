@@ -75,6 +75,13 @@ def strategy(nodes: int, tasks_per_node: int) -> str:
     return "ddp" if int(nodes) * int(tasks_per_node) > 1 else "auto"
 
 
+def cpus_per_task(num_workers: int) -> int:
+    """A preset's default CPUs per process: one per data worker plus the compute's (aqnet.utils.threads)."""
+    from aqnet.utils.threads import default_cpus_per_task
+
+    return default_cpus_per_task(num_workers)
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("aqnet.abspath", absolute_path, replace=True)
     OmegaConf.register_new_resolver("aqnet.submit_time", submit_time_id, replace=True)
@@ -82,3 +89,4 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("aqnet.run_id", run_id, replace=True)
     OmegaConf.register_new_resolver("aqnet.accelerator", accelerator, replace=True)
     OmegaConf.register_new_resolver("aqnet.strategy", strategy, replace=True)
+    OmegaConf.register_new_resolver("aqnet.cpus_per_task", cpus_per_task, replace=True)

@@ -87,7 +87,7 @@ class ClusterConfig:
     nodes: int = 1
     tasks_per_node: int = 1  # processes per node = GPUs per node under DDP (SLURM starts them, never torchrun)
     gpus_per_node: int = 0
-    cpus_per_task: int = 1
+    cpus_per_task: int | None = None  # CPUs per process; None (cluster=local): the CPU affinity (docs/clusters.md)
     mem_gb: int = 4
     array_parallelism: int = 64  # jobs of a sweep running at once
     setup: list[str] = field(default_factory=list)  # shell lines before each job (modules, environment)

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from aqnet.config.schema import RunConfig
 from aqnet.errors import ConfigError
+from aqnet.variables import VARIABLES
 
 GPU_ONLY_PRECISIONS = ("16-mixed", "16-true", "transformer-engine")
 
@@ -76,36 +77,28 @@ def _validate_finetune(cfg: DictConfig, run: RunConfig) -> None:
         )
 
 
-# Plausible ranges of the physical fields the physics reads (elevation in metres above sea level, wind in m/s): a
-# store in km or with normalised values would silently turn the bias into noise.
-ELEVATION_RANGE_M = (-500.0, 9000.0)
+# Elevation in km (or normalised) under a "m" attribute stays inside the plausible metres; its relief gives it away.
 MIN_RELIEF_M = 10.0
-MAX_WIND_MS = 150.0
 
 
-def physics_fields(cfg: DictConfig) -> list[str]:
-    """The physical inputs the configured physics reads: elevation for a bias, u and v for wind."""
-    bias, embed = cfg.physics_bias.name, cfg.embed.name
-    fields = ["elevation"] if bias != "none" else []
-    return fields + (["u", "v"] if bias == "adaptive" or embed == "wind_scan" else [])
-
-
-def validate_physical_ranges(cfg: DictConfig, ranges: Mapping[str, tuple[float, float] | None]) -> None:
-    """The store's elevation / wind ranges (canonical units) must be plausible for the physics that reads them."""
-    if "elevation" in ranges and ranges["elevation"] is not None:
-        lo, hi = ranges["elevation"]
+def validate_physical_ranges(ranges: Mapping[str, tuple[float, float] | None]) -> None:
+    """Each variable's range in the store (canonical units) lies within its plausible range
+    (:attr:`aqnet.variables.VariableSpec.plausible`), and elevation has at least ``MIN_RELIEF_M`` of relief: a
+    store in other units than its attribute says is refused, whether or not a physics bias reads the variable."""
+    for name, span in ranges.items():
+        spec = VARIABLES.get(name)
+        if span is None or spec is None or spec.plausible is None:
+            continue
+        (lo, hi), (low, high) = span, spec.plausible
+        relief = name != "elevation" or hi - lo >= MIN_RELIEF_M
         _require(
-            ELEVATION_RANGE_M[0] <= lo and hi <= ELEVATION_RANGE_M[1] and hi - lo >= MIN_RELIEF_M,
-            f"variable 'elevation' spans {lo:.4g}..{hi:.4g}, implausible for metres above sea level (expected within "
-            f"{ELEVATION_RANGE_M[0]:g}..{ELEVATION_RANGE_M[1]:g} m with at least {MIN_RELIEF_M:g} m of relief): "
-            f"physics_bias={cfg.physics_bias.name} needs elevation in metres, not km or normalised values; "
-            "fix the store's values or its units attribute",
-        )
-    for name in ("u", "v"):
-        if ranges.get(name) is not None:
-            lo, hi = ranges[name]  # type: ignore[misc]
-            _require(
-                max(abs(lo), abs(hi)) <= MAX_WIND_MS,
-                f"variable {name!r} spans {lo:.4g}..{hi:.4g}, implausible for wind in m/s (|{name}| <= "
-                f"{MAX_WIND_MS:g}); fix the store's values or its units attribute",
+            low <= lo and hi <= high and relief,
+            f"variable {name!r} spans {lo:.4g}..{hi:.4g}, implausible for {spec.long_name} in {spec.units} (expected "
+            f"within {low:g}..{high:g} {spec.units}"
+            + (
+                f" with at least {MIN_RELIEF_M:g} m of relief): not km or normalised values"
+                if name == "elevation"
+                else ")"
             )
+            + "; fix the store's values or its units attribute",
+        )

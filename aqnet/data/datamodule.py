@@ -18,6 +18,7 @@ from aqnet.data.samples import SPLITS, EpochSampler, SampleIndex, ShardSampler, 
 from aqnet.data.stats import Climatology, Statistics, load_or_compute_statistics
 from aqnet.data.store import StoreHandle, open_store
 from aqnet.errors import DataError
+from aqnet.utils.threads import init_worker
 from aqnet.variables import LEAD_HOURS
 
 __all__ = ["AirQualityDataModule"]
@@ -207,6 +208,7 @@ class AirQualityDataModule(lightning.LightningDataModule):
             sampler=sampler,
             shuffle=False,
             num_workers=self.num_workers,
+            worker_init_fn=init_worker if self.num_workers else None,  # one thread per worker
             collate_fn=collate_batch,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,

@@ -73,7 +73,7 @@ class LoadedRun:
 
     def tracking_uri(self, root: Path) -> str | None:
         """Where the run was tracked: its config's store, else the one under ``root`` (a moved output root)."""
-        from aqnet.tracking import mlflow as tracking
+        from aqnet.tracking import store as tracking
 
         uri = tracking.tracking_uri(self.cfg)
         candidates = [uri, f"sqlite:///{root / 'mlflow.db'}"] if uri.startswith("sqlite:///") else [uri]

@@ -147,7 +147,7 @@ def provenance(loaded: LoadedRun, root: Path) -> dict[str, str]:
         except Exception:  # an unreachable or pruned store must not stop a forecast; the fallback is recorded
             sha = None
     if not sha:
-        from aqnet.tracking.mlflow import git_sha
+        from aqnet.tracking.store import git_sha
 
         sha, origin = git_sha(), "aqnet-predict's checkout (the run's MLflow tag was unavailable)"
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -51,7 +51,10 @@ class SweepParentRun(Callback):
             return
         from aqnet.tracking.sweeps import start_sweep_run
 
-        start_sweep_run(config, Path(str(config.hydra.sweep.dir)))
+        try:  # e.g. a tracking server that refuses the credentials: nothing is submitted
+            start_sweep_run(config, Path(str(config.hydra.sweep.dir)))
+        except AqnetError as error:
+            fail(str(error))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if config.logger.name != "mlflow":

@@ -17,6 +17,7 @@ def check_cluster(cfg: DictConfig, submitting: bool = True) -> None:
     cluster, trainer = cfg.cluster, cfg.trainer
     if cluster.launcher not in LAUNCHERS:
         raise ConfigError(f"cluster.launcher={cluster.launcher!r} must be one of {LAUNCHERS}")
+    _check_cpus(cfg)
     if cluster.launcher == "basic":
         return
     if submitting and cluster.launcher == "submitit_slurm" and shutil.which("sbatch") is None:
@@ -29,7 +30,7 @@ def check_cluster(cfg: DictConfig, submitting: bool = True) -> None:
             f"cluster={cluster.name} needs a SLURM account: export AQNET_SLURM_ACCOUNT=<project> "
             "or pass cluster.account=<project>"
         )
-    for key in ("nodes", "tasks_per_node", "cpus_per_task", "timeout_min"):
+    for key in ("nodes", "tasks_per_node", "timeout_min"):
         if cluster[key] < 1:
             raise ConfigError(f"cluster.{key}={cluster[key]} must be >= 1")
     if trainer.devices != cluster.tasks_per_node or trainer.num_nodes != cluster.nodes:
@@ -42,4 +43,18 @@ def check_cluster(cfg: DictConfig, submitting: bool = True) -> None:
         raise ConfigError(
             f"cluster.gpus_per_node={cluster.gpus_per_node} must equal cluster.tasks_per_node="
             f"{cluster.tasks_per_node} (one process per GPU)"
+        )
+
+
+def _check_cpus(cfg: DictConfig) -> None:
+    """The allocation holds the data workers (one CPU each) and at least one CPU of compute."""
+    cpus, workers = cfg.cluster.cpus_per_task, cfg.data.num_workers
+    if cpus is None:  # a local run: its CPU affinity (aqnet.utils.threads warns if the workers fill it)
+        return
+    if cpus < 1:
+        raise ConfigError(f"cluster.cpus_per_task={cpus} must be >= 1")
+    if workers + 1 > cpus:
+        raise ConfigError(
+            f"data.num_workers={workers} needs cluster.cpus_per_task >= {workers + 1} (one CPU per data worker and "
+            f"one for compute), got {cpus}: raise cluster.cpus_per_task or lower data.num_workers"
         )

@@ -1,65 +1,33 @@
-"""MLflow tracking (DESIGN: MLflow names, Paths).
+"""MLflow tracking of a job's run (docs/clusters.md, "MLflow for many jobs").
 
-The store is sqlite at <paths.root>/mlflow.db with artifacts under <paths.root>/artifacts, created once under a lock
-(concurrent jobs race on sqlite's schema migration otherwise). Params are the resolved config flattened with `.`
+The store (:mod:`aqnet.tracking.store`) is sqlite at <paths.root>/mlflow.db with artifacts under
+<paths.root>/artifacts, created once under a lock (concurrent jobs race on sqlite's schema migration otherwise), or
+a tracking server. Params are the resolved config flattened with `.`
 plus `choice.<group>=<option>` for every config-group choice; tags carry git sha, aqnet version, sweep id, job num.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 from mlflow.entities import Param
 from omegaconf import DictConfig, OmegaConf
 
 import aqnet
+from aqnet.tracking.store import artifact_location, ensure_store, experiment_name, git_sha, tracking_uri
 from aqnet.tracking.sweeps import parent_run_id
-from aqnet.utils.atomic import file_lock
+
+__all__ = ["log_artifact", "log_artifacts", "make_logger", "mlflow_env_hint", "run_params", "tracking_uri"]
 
 SLURM_TAGS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT")
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars spam log files
-
-
-def tracking_uri(cfg: DictConfig) -> str:
-    return cfg.logger.tracking_uri or f"sqlite:///{Path(cfg.paths.root) / 'mlflow.db'}"
-
-
-def artifact_location(cfg: DictConfig) -> str | None:
-    """Artifacts under <paths.root>/artifacts for the sqlite store; a tracking server decides for itself."""
-    return (Path(cfg.paths.root) / "artifacts").as_uri() if tracking_uri(cfg).startswith("sqlite") else None
-
-
-def ensure_store(uri: str, root: Path) -> None:
-    """Create the sqlite schema once, under a lock, before any job writes to it."""
-    import mlflow
-
-    if not uri.startswith("sqlite:///"):
-        return
-    with file_lock(root / "mlflow.db"):
-        mlflow.MlflowClient(uri).search_experiments(max_results=1)
-
-
-def git_sha() -> str:
-    """The commit of the aqnet source that runs (with -dirty if modified); 'unknown' outside a checkout."""
-    src = Path(aqnet.__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(
-            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
 def flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -107,6 +75,7 @@ def make_logger(
         "run_id": cfg.run_id,
         "sweep_id": sweep_id or "none",
         "run_dir": str(run_dir),
+        "torch_num_threads": str(torch.get_num_threads()),  # as sized from the allocation (aqnet.utils.threads)
     }
     parent = parent_run_id(cfg)
     if parent:
@@ -116,7 +85,7 @@ def make_logger(
     resumed = record.read_text().strip() if record.exists() else None  # a requeued job continues its own run
     logger = MLFlowLogger(
         run_id=resumed,
-        experiment_name=cfg.logger.experiment_name or cfg.experiment,
+        experiment_name=experiment_name(cfg),
         tracking_uri=uri,
         run_name=cfg.run_id,
         tags=tags,

@@ -1,4 +1,4 @@
-"""The MLflow parent run of a sweep, and how each job finds it (DESIGN.md "Identity")."""
+"""The MLflow parent run of a sweep, and how each job finds it (docs/clusters.md, "Identity")."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from aqnet.tracking.store import artifact_location, ensure_store, experiment_name, git_sha, tracking_uri
+
 PARENT_ENV = "AQNET_MLFLOW_PARENT_RUN_ID"
 PARENT_FILE = "mlflow_parent_run_id"
-
-
-def experiment_name(cfg: DictConfig) -> str:
-    return cfg.logger.experiment_name or cfg.experiment
 
 
 def start_sweep_run(cfg: DictConfig, sweep_dir: Path) -> str:
@@ -20,10 +18,9 @@ def start_sweep_run(cfg: DictConfig, sweep_dir: Path) -> str:
     import mlflow
 
     from aqnet.config.resolvers import submit_time_id
-    from aqnet.tracking.mlflow import artifact_location, ensure_store, git_sha, tracking_uri
 
     uri, sweep_id = tracking_uri(cfg), submit_time_id()  # the launching process: the jobs' sweep_id
-    ensure_store(uri, Path(cfg.paths.root))
+    ensure_store(uri, Path(cfg.paths.root), launching=True)
     client = mlflow.MlflowClient(uri)
     record = sweep_dir / PARENT_FILE
     if record.exists():  # the same sweep launched again (resume): keep one parent
@@ -48,8 +45,6 @@ def start_sweep_run(cfg: DictConfig, sweep_dir: Path) -> str:
 def end_sweep_run(cfg: DictConfig) -> None:
     """Mark the parent FINISHED once the launcher returns (every job has ended; their own status is per run)."""
     import mlflow
-
-    from aqnet.tracking.mlflow import tracking_uri
 
     run_id = os.environ.get(PARENT_ENV)
     if run_id:

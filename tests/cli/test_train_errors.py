@@ -68,7 +68,26 @@ def test_implausible_elevation_is_named(run_cli: Runner, tmp_path: Path, factor:
 def test_wind_in_knots_times_ten_is_named(run_cli: Runner, tmp_path: Path) -> None:
     store = make_store(tmp_path / "wind.zarr", days=6, scale={"u": 100.0})
     result = run_cli("aqnet-train", "data=zarr", f"data.path={store}", "embed=wind_scan", "embed.region=[1,1]", *FAST)
-    assert_one_line_error(result, "'u'", "m/s")
+    assert_one_line_error(result, "'u'", "-150..150 m s-1")
+
+
+@pytest.mark.parametrize(
+    ("store_kwargs", "named"),
+    [
+        ({"scale": {"elevation": 1e-3}}, ["'elevation'", "-500..9000 m", "not km or normalised"]),  # no physics bias
+        ({"units": {"temp": "degC"}}, ["'temp'", "150..350 K"]),  # kelvin values labelled degC
+    ],
+    ids=["elevation-km", "temp-K-as-degC"],
+)
+def test_every_input_outside_its_plausible_range_is_named(
+    run_cli: Runner, tmp_path: Path, store_kwargs: dict, named: list[str]
+) -> None:
+    """Bias or not: a variable whose values are in other units than its attribute says is refused, in one line."""
+    store = make_store(tmp_path / "units.zarr", days=6, **store_kwargs)
+    before = snapshot(store)
+    result = run_cli("aqnet-train", "data=zarr", f"data.path={store}", *FAST)
+    assert_one_line_error(result, *named)
+    assert snapshot(store) == before
 
 
 def test_scan_region_not_tiling_the_token_grid(run_cli: Runner, good_store: Path) -> None:

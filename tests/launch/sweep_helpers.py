@@ -65,3 +65,8 @@ def assert_complete(uri: str, parent: mlflow.entities.Run, children: list[mlflow
         assert {"test/rmse_pm25_24h", "val/loss", "test/persistence_rmse_o3_96h"} <= set(child.data.metrics)
         assert [m.step for m in client.get_metric_history(child.info.run_id, "train/loss")] == [0, 1]
         assert Path(child.data.tags["run_dir"], "checkpoints", "last.ckpt").exists()
+        artifacts = {a.path: a for a in client.list_artifacts(child.info.run_id)}
+        assert {"config.yaml", "checkpoints", "evaluation"} <= set(artifacts), sorted(artifacts)
+        best = Path(child.data.tags["run_dir"], "checkpoints").glob("*.ckpt")
+        logged = {Path(a.path).name: a.file_size for a in client.list_artifacts(child.info.run_id, "checkpoints")}
+        assert logged and all(logged[p.name] == p.stat().st_size for p in best if p.name in logged)

@@ -21,6 +21,10 @@ def test_slurm_preset_sets_launcher_and_matching_trainer(monkeypatch: pytest.Mon
     assert (cfg.trainer.accelerator, cfg.trainer.strategy) == ("gpu", "ddp")
     cpu = compose(["cluster=slurm"])
     assert (cpu.trainer.accelerator, cpu.trainer.strategy, cpu.trainer.devices) == ("cpu", "auto", 1)
+    # CPUs per task: one per data worker plus two for compute, following data.num_workers
+    assert (cpu.data.num_workers, cpu.cluster.cpus_per_task) == (2, 4)
+    assert compose(["cluster=submitit_local", "data.num_workers=5"]).cluster.cpus_per_task == 7
+    assert compose([]).cluster.cpus_per_task is None  # a local run: the CPU affinity
 
 
 def test_lumi_sbatch_script(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,8 +61,10 @@ def test_lumi_without_account_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
         (["cluster=slurm", "cluster.gpus_per_node=2"], {}, "cluster.gpus_per_node=2"),
         (["cluster=slurm"], {"PATH": str(BIN)}, "sbatch, which is not on PATH"),
         (["cluster=submitit_local", "cluster.launcher=pbs"], {}, "cluster.launcher"),
+        (["cluster=slurm", "cluster.cpus_per_task=4", "data.num_workers=4"], {}, "data.num_workers=4 needs"),
+        (["cluster=submitit_local", "cluster.cpus_per_task=1", "data.num_workers=1"], {}, "data.num_workers=1 needs"),
     ],
-    ids=["no-account", "devices-vs-tasks", "gpus-vs-tasks", "no-sbatch", "bad-launcher"],
+    ids=["no-account", "devices-vs-tasks", "gpus-vs-tasks", "no-sbatch", "bad-launcher", "slurm-cpus", "local-cpus"],
 )
 def test_cluster_errors_before_submission(
     run_cli: Runner, root: Path, overrides: list[str], env: dict[str, str], named: str

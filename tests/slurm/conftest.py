@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.slurm.server_helpers import TrackingServer, start_server
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "launchers" / "slurm" / "local_cluster.sh"
 SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
@@ -89,3 +91,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     cluster = getattr(item, "funcargs", {}).get("slurm_cluster")
     if report.failed and isinstance(cluster, SlurmCluster):
         report.sections.append(("SLURM logs", cluster.logs()))
+
+
+@pytest.fixture(scope="session")
+def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackingServer]:
+    """launchers/mlflow/server.sh with authentication (--auth) on a free loopback port, as a sweep would use it."""
+    server = start_server(tmp_path_factory.mktemp("server-root"), auth=True)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def logged_in(tracking_server: TrackingServer, monkeypatch: pytest.MonkeyPatch) -> TrackingServer:
+    """The tracking server, with its credentials in this process's environment (jobs it submits inherit them)."""
+    for key, value in tracking_server.credentials().items():
+        monkeypatch.setenv(key, value)
+    return tracking_server
