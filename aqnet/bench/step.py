@@ -1,9 +1,9 @@
 """`aqnet-bench step`: one full training step of the configured Forecaster (forward + backward + AdamW step).
 
 The config is composed exactly as `aqnet-train <overrides>` composes it (:func:`aqnet.config.compose`) and
-validated; the model comes from :func:`aqnet.builders.build_model` and the optimiser from
-:func:`aqnet.tasks.optim.build_optimizer` (decay / no-decay / physics groups), so the benchmark follows the real
-run. No data store is read:
+validated; the model comes from :func:`aqnet.builders.build_model` (the run's task and model spec) and the
+optimiser from :func:`aqnet.training.optim.optimization` (decay / no-decay / physics groups, layer decay), so the
+benchmark follows the real run. No data store is read:
 - inputs are random smooth fields in physical units (:mod:`aqnet.bench.inputs`) at ``--grid``;
 - the normalisation statistics are fake: mean / std (and log1p mean / std) of that random batch itself, so the
   network sees O(1) values as it would with real statistics (mean 0 / std 1 would feed it e.g. 1e5 Pa);
@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 
 from aqnet.bench.inputs import batch_statistics, physical_inputs
 from aqnet.bench.measure import emit, environment, measure_interleaved, note, prepare_timing
-from aqnet.config import compose, validate_config, validate_grid
+from aqnet.config import compose, validate_config
 from aqnet.errors import ConfigError
 from aqnet.models.attention import resolve_backend
 from aqnet.models.climax import Forecaster, count_parameters
@@ -68,23 +68,27 @@ def without_bias(overrides: Sequence[str]) -> list[str]:
 
 
 def build(cfg: DictConfig, inputs: torch.Tensor, grid: tuple[int, int], device: torch.device) -> Forecaster:
-    from aqnet.builders import build_model
+    """The run's model as :func:`aqnet.builders.build_model` builds it, for a stand-in of the data module that
+    has the grid and the batch's own statistics (the model checks that its patch tiles the grid)."""
+    from aqnet import builders
 
     p = cfg.backbone.patch_size
     if grid[0] % p or grid[1] % p:
         raise ConfigError(f"--grid {grid[0]}x{grid[1]}: backbone.patch_size={p} must divide both; choose another grid")
-    validate_grid(cfg, grid)
-    fake = SimpleNamespace(grid_shape=grid, statistics=batch_statistics(inputs, list(cfg.data.inputs)))
-    return build_model(cfg, cast(Any, fake)).to(device).train()
+    fake = SimpleNamespace(
+        grid_shape=grid, statistics=batch_statistics(inputs, list(cfg.data.inputs)), climatology=None
+    )
+    model = builders.build_model(cfg, builders.build_task(cfg), cast(Any, fake))
+    return cast(Forecaster, model.to(device).train())
 
 
 def training_step(cfg: DictConfig, model: Forecaster, inputs: torch.Tensor, precision: str) -> Callable[[], None]:
-    """One optimiser step: zero grads, forward (autocast for bf16-mixed), MSE loss, backward, clip, AdamW."""
-    from aqnet.builders import from_config
-    from aqnet.training.optim import OptimConfig, build_optimizer
+    """One optimiser step: zero grads, forward (autocast for bf16-mixed), MSE loss, backward, clip, optimiser."""
+    from aqnet import builders
+    from aqnet.training.optim import build_optimizer, optimization
 
-    optim_cfg = from_config(OptimConfig, cfg.optim, betas=tuple(cfg.optim.betas), max_steps=cfg.trainer.max_steps)
-    optimizer = build_optimizer(model, optim_cfg)
+    plan = optimization(cfg, builders.build_task(cfg), model)
+    optimizer = build_optimizer(model, plan.optimizer, plan.layers)
     b, device = inputs.shape[0], inputs.device
     lead, hour, day = (torch.full((b,), value, device=device) for value in (24.0, 6.0, 100.0))
     target_index = [model.input_index(name) for name in model.target_names]
