@@ -18,12 +18,13 @@ block of query rows on demand. Backends for definitions:
   FlexAttention has no CPU backward.
 - ``auto``: the fastest backend within tolerance on the device: ``flex`` on CUDA; on CPU ``lowrank`` when the bias
   is separable and its measured error is within tolerance, else ``dense`` (N ≤ :data:`DENSE_MAX_TOKENS`) or
-  ``chunked``. Printed once per token count and device.
+  ``chunked``. Said once per token count and device, on stderr.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -67,7 +68,7 @@ def resolve_backend(backend: str, num_tokens: int) -> str:
 
 def _announce(message: str) -> None:
     if int(os.environ.get("RANK", "0")) == 0:  # under DDP every rank decides alike; rank 0 says so
-        print(message, flush=True)
+        print(message, file=sys.stderr, flush=True)
 
 
 def _lowrank_verdict(bias_def: Any, fields: Mapping[str, Tensor]) -> tuple[str | None, str]:

@@ -135,7 +135,7 @@ def test_auto_picks_lowrank_on_cpu_within_tolerance_and_says_so_once(capsys: pyt
         biased_attention(q, k, v, within, within.token_fields(ELEV[:1]), "auto")
         biased_attention(q, k, v, beyond, beyond.token_fields(ELEV[:1]), "auto")
         biased_attention(q, k, v, pair_mean, pair_mean.token_fields(ELEV[:1], U[:1], V[:1]), "auto")
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 3  # one announcement per definition, not per call
     assert lines[0].startswith(f"physics_bias.backend=auto: lowrank at {N} tokens (rank 16: bias error max")
     assert lines[1].startswith(f"physics_bias.backend=auto: dense at {N} tokens (lowrank not used:")
