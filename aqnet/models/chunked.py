@@ -81,8 +81,8 @@ class _ChunkedAttention(torch.autograd.Function):
 
 
 def _scores(q: Tensor, k: Tensor, bias: Tensor, scale: float) -> Tensor:
-    """q kᵀ · scale + bias, [B, heads, rows, N] (bias broadcast over heads)."""
-    return torch.matmul(q, k.transpose(-1, -2)).mul_(scale).add_(bias)
+    """q kᵀ · scale + bias, [B, heads, rows, N] (bias broadcast over heads; the scale on the small q side)."""
+    return torch.matmul(q * scale, k.transpose(-1, -2)).add_(bias)
 
 
 def chunked_attention(
