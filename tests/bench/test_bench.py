@@ -78,6 +78,16 @@ def test_attention_lines_ratios_and_skips(tmp_path: Path) -> None:
     assert "no backward on CPU" in skipped[(256, "fwd+bwd", "flex")]
     assert "eager" in skipped[(512, "fwd", "flex")]
 
+    # the Markdown table of these lines (launchers/gpu/bench.sh writes one): a row per measured record
+    (tmp_path / "attention.jsonl").write_text(result.stdout)
+    table = subprocess.run(
+        [sys.executable, "-m", "aqnet.bench.table", str(tmp_path / "attention.jsonl")],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    rows = [line for line in table.splitlines() if line.startswith("| 256 ") or line.startswith("| 512 ")]
+    assert len(rows) == len(lines) - len(skipped)
+    assert "### Extra memory over plain" in table and "- N=512 fwd dense: dense materialises" in table
+
 
 def test_step_compare_to_none(tmp_path: Path) -> None:
     result = bench(
