@@ -4,7 +4,10 @@ custom-autograd chunked exactly against dense, auto's choice, one-line refusals,
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +21,9 @@ from aqnet.models.config import PhysicsBiasConfig
 from aqnet.models.lowrank import bias_error, thresholds
 from aqnet.models.physics import AdaptiveBias, TopoFlowBias, soft_clamp
 from aqnet.variables import INPUT_VARIABLES, POLLUTANTS
+from tests.models import ddp_bias
+
+REPO = Path(__file__).resolve().parents[2]
 
 N, D = 256, 16
 GEN = torch.Generator().manual_seed(11)
@@ -185,3 +191,23 @@ def test_checkpoint_from_one_backend_runs_in_another_all_blocks() -> None:
     lowrank.load_state_dict(state)
     lowrank(*_batch()).square().mean().backward()  # trains on, every block biased
     assert lowrank.get_parameter("physics_bias.alpha").grad.abs().item() > 0  # type: ignore[union-attr]
+
+
+def test_ddp_two_ranks_match_one_process(tmp_path: Path) -> None:
+    """lowrank and chunked under DDP (2 gloo ranks, bias in every block): the averaged gradient equals one
+    process's on the whole batch, α's included."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.models.ddp_bias", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    for backend in ddp_bias.BACKENDS:
+        reference = ddp_bias.gradients(ddp_bias.model(backend), slice(0, 4))
+        assert torch.equal(ranks[0][backend], ranks[1][backend])
+        torch.testing.assert_close(ranks[0][backend], reference, atol=1e-6, rtol=1e-5)
+        offset = 0  # α's entry in the flat gradient: a parameter DDP averages, one definition for every block
+        for name, p in ddp_bias.model(backend).named_parameters():
+            if name == "physics_bias.alpha":
+                assert reference[offset].abs() > 0
+            offset += p.numel()
