@@ -1,6 +1,7 @@
 """`aqnet-bench`: speed and memory of the biased attention layer and of a full training step, as JSON lines.
 
-aqnet-bench attention [--tokens N ...] [--backends dense chunked flex] [--mode fwd fwd+bwd] [--bias topoflow|adaptive]
+aqnet-bench attention [--tokens N ...] [--backends dense chunked lowrank flex auto] [--mode fwd fwd+bwd]
+                      [--bias topoflow|adaptive] [--wind pair_mean|receptor|source] [--ranks K ...]
                       [--batch B] [--heads H] [--head-dim D] [--repeats R] [--device cpu|cuda] [--chunk C]
                       [--dtype float32|bfloat16] [--max-dense-tokens N]
 aqnet-bench step [key=value ...] [--grid full|HxW] [--batch B] [--repeats R] [--device cpu|cuda]
@@ -18,7 +19,7 @@ from typing import Any
 
 from aqnet.errors import ConfigError, fail, run_cli
 
-BACKENDS = ("dense", "chunked", "flex", "auto")
+BACKENDS = ("dense", "chunked", "lowrank", "flex", "auto")
 MODES = ("fwd", "fwd+bwd")
 
 
@@ -68,9 +69,11 @@ def _parser() -> argparse.ArgumentParser:
 
     att = commands.add_parser("attention", help="one biased attention layer per backend vs plain SDPA")
     att.add_argument("--tokens", type=_positive, nargs="+", default=[1024, 2048, 4096, 8192], metavar="N")
-    att.add_argument("--backends", nargs="+", choices=BACKENDS, default=["dense", "chunked", "flex"])
+    att.add_argument("--backends", nargs="+", choices=BACKENDS, default=["dense", "chunked", "lowrank", "flex"])
     att.add_argument("--mode", nargs="+", choices=MODES, default=list(MODES))
     att.add_argument("--bias", choices=("topoflow", "adaptive"), default="topoflow")
+    att.add_argument("--wind", choices=("pair_mean", "receptor", "source"), default="receptor", help="adaptive")
+    att.add_argument("--ranks", type=_positive, nargs="+", default=[16], metavar="K", help="lowrank K (16)")
     att.add_argument("--heads", type=_positive, default=8, help="default 8 (climax_base)")
     att.add_argument("--head-dim", type=_positive, default=96, help="default 96 (climax_base: 768 / 8)")
     att.add_argument("--chunk", type=_positive, default=512, help="query rows per chunk (chunked backend)")

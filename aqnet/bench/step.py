@@ -108,6 +108,13 @@ def training_step(cfg: DictConfig, model: Forecaster, inputs: torch.Tensor, prec
     return step
 
 
+def attention_backend(model: Forecaster, n_tokens: int, device: torch.device) -> str:
+    """The backend the biased blocks computed with (what ``auto`` decided on the first step)."""
+    checks = getattr(model.physics_bias, "backend_checks", {})
+    decided = checks.get((n_tokens, device.type))
+    return decided[0] if decided else resolve_backend(model.blocks[0].attn.backend, n_tokens)
+
+
 def peak_tflops(device: torch.device, precision: str) -> tuple[float | None, str]:
     """The GPU's peak for the math the step runs (bf16, TF32 or plain fp32 matmuls) and what it is."""
     tf32 = torch.backends.cuda.matmul.allow_tf32
@@ -148,7 +155,6 @@ def run(args: argparse.Namespace) -> None:
         "params": count_parameters(model),
         "physics_bias": cfg.physics_bias.name,
         "bias_blocks": list(model.bias_blocks) if has_bias else [],
-        "attention_backend": resolve_backend(model.blocks[0].attn.backend, n_tokens) if has_bias else None,
         "repeats": args.repeats,
     }
     steps = [training_step(cfg, model, inputs, args.precision)]
@@ -157,6 +163,7 @@ def run(args: argparse.Namespace) -> None:
         steps.append(training_step(cfg, plain_model, inputs, args.precision))
     note(f"step {' '.join(args.overrides)} grid {record['grid']} ({n_tokens} tokens): timing {len(steps)} model(s)")
     results = measure_interleaved(steps, device, args.repeats)
+    record["attention_backend"] = attention_backend(model, n_tokens, device) if has_bias else None
     record |= results[0].fields()
     if args.compare_to_none:
         record |= {

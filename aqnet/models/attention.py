@@ -1,35 +1,49 @@
 """Biased multi-head self-attention: the single place where attention scores are computed.
 
-:func:`biased_attention` is the one interface every backend plugs into. Bias semantics (DESIGN.md): query i is
-the receptor, key j the source; ``bias[..., i, j]`` is added to the score of i attending to j before the
-softmax, so a large negative value removes source j from receptor i's view.
+:func:`biased_attention` is the one interface every backend plugs into. Bias semantics: query i is the receptor,
+key j the source; ``bias[..., i, j]`` is added to the score of i attending to j before the softmax, so a large
+negative value removes source j from receptor i's view.
 
 A bias is either a materialised tensor (broadcastable to [B, heads, N, N]) or a *definition*
 (:class:`PairwiseBias`, e.g. :mod:`aqnet.models.physics`) plus its per-token fields, which computes the bias for a
 block of query rows on demand. Backends for definitions:
 - ``dense``: builds the [B, 1, N, N] bias, one SDPA call (reference; small N).
-- ``chunked``: exact; loops over query chunks, builds only that chunk's bias rows, and checkpoints each chunk so
-  the backward pass recomputes it instead of storing it: peak memory O(B·H·chunk·N), never [B, H, N, N].
-- ``auto``: ``dense`` for N ≤ :data:`DENSE_MAX_TOKENS`, else ``chunked``.
+- ``chunked``: exact; query chunks, one fused forward, a chunk-by-chunk backward (:mod:`aqnet.models.chunked`):
+  peak memory O(B·H·chunk·N), never [B, H, N, N].
+- ``lowrank``: the bias as K = ``rank`` receptor × source features appended to q and k, one fused SDPA call
+  (:mod:`aqnet.models.lowrank`); approximate within a stated bound, its measured error checked against the
+  definition's ``tolerance`` on the run's own terrain at the first call (refused above it).
 - ``flex``: FlexAttention with the definition's ``score_mod`` (the same elementwise formula): compiled and fused on
   CUDA (forward and backward, O(N) memory); on CPU forward only (eager, for inference and tests), because
-  FlexAttention has no CPU backward. Not chosen by ``auto``.
+  FlexAttention has no CPU backward.
+- ``auto``: the fastest backend within tolerance on the device: ``flex`` on CUDA; on CPU ``lowrank`` when the bias
+  is separable and its measured error is within tolerance, else ``dense`` (N ≤ :data:`DENSE_MAX_TOKENS`) or
+  ``chunked``. Said once per token count and device, on stderr.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
-BACKENDS = ("auto", "dense", "chunked", "flex")
+from aqnet.errors import ConfigError
+from aqnet.models.chunked import checkpointed_attention, chunked_attention
+from aqnet.models.config import BACKENDS
+from aqnet.models.lowrank import bias_error, lowrank_attention
+
 DENSE_MAX_TOKENS = 1024  # above this, auto never builds the full bias (8192 tokens: 7 GB per layer)
+
+
+class BackendError(ConfigError, ValueError):
+    """A backend that cannot compute this bias (one line for the CLI, a ValueError for Python callers)."""
 
 
 @runtime_checkable
@@ -43,12 +57,68 @@ class PairwiseBias(Protocol):
 
 
 def resolve_backend(backend: str, num_tokens: int) -> str:
-    """The backend ``backend`` means at ``num_tokens`` tokens (``auto`` -> dense or chunked)."""
+    """The exact backend ``backend`` means at ``num_tokens`` tokens without measuring anything (``auto`` ->
+    dense or chunked; :func:`choose_backend` may pick lowrank or flex instead)."""
     if backend not in BACKENDS:
         raise ValueError(f"attention backend {backend!r} is unknown; choose one of {BACKENDS}")
     if backend == "auto":
         return "dense" if num_tokens <= DENSE_MAX_TOKENS else "chunked"
     return backend
+
+
+def _announce(message: str) -> None:
+    if int(os.environ.get("RANK", "0")) == 0:  # under DDP every rank decides alike; rank 0 says so
+        print(message, file=sys.stderr, flush=True)
+
+
+def _lowrank_verdict(bias_def: Any, fields: Mapping[str, Tensor]) -> tuple[str | None, str]:
+    """(None or why lowrank is refused, what was measured), for a definition with ``low_rank_factors``."""
+    if not hasattr(bias_def, "low_rank_factors"):
+        return f"{type(bias_def).__name__} has no low-rank form", ""
+    not_separable = bias_def.separable()
+    if not_separable is not None:
+        return not_separable, ""
+    worst, rms = bias_error(bias_def, fields)
+    measured = f"rank {bias_def.rank}: bias error max {worst:.4f}·α, RMS {rms:.5f}·α vs the exact bias"
+    if worst > bias_def.tolerance:
+        return (
+            f"physics_bias.backend=lowrank: {measured} on this terrain exceeds physics_bias.tolerance="
+            f"{bias_def.tolerance}; raise physics_bias.rank or the tolerance, or use backend=chunked (exact)"
+        ), measured
+    return None, measured
+
+
+def choose_backend(bias_def: Any, fields: Mapping[str, Tensor], backend: str, q: Tensor, dropout_p: float) -> str:
+    """The backend a call computes with (``auto`` and ``lowrank`` decided once per token count and device on the
+    definition's ``backend_checks``, measured on the first call's fields: the run's own terrain)."""
+    n = q.shape[-2]
+    if backend not in ("auto", "lowrank"):
+        return resolve_backend(backend, n)
+    checks: dict[tuple[int, str], tuple[str, str]] | None = getattr(bias_def, "backend_checks", None)
+    key = (n, q.device.type)
+    if checks is not None and key in checks:
+        return checks[key][0]
+    if backend == "auto" and q.is_cuda and dropout_p == 0.0:
+        decision, message = "flex", f"physics_bias.backend=auto: flex on {q.device.type} at {n} tokens (exact, fused)"
+    elif checks is None:  # a definition without a low-rank form: the exact choice
+        if backend == "lowrank":
+            raise BackendError(f"physics_bias.backend=lowrank: {type(bias_def).__name__} has no low-rank form")
+        return resolve_backend("auto", n)
+    else:
+        refused, measured = _lowrank_verdict(bias_def, fields)
+        if backend == "lowrank":
+            if refused is not None:
+                raise BackendError(refused)
+            decision, message = "lowrank", f"physics_bias.backend=lowrank at {n} tokens: {measured}"
+        elif refused is None:
+            decision, message = "lowrank", f"physics_bias.backend=auto: lowrank at {n} tokens ({measured})"
+        else:
+            decision = resolve_backend("auto", n)
+            message = f"physics_bias.backend=auto: {decision} at {n} tokens (lowrank not used: {refused})"
+    if checks is not None:
+        checks[key] = (decision, message)
+    _announce(message)
+    return decision
 
 
 @cache
@@ -95,8 +165,10 @@ def biased_attention(
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
     if fields is None:
         raise ValueError("a bias definition needs its per-token fields")
-    n = q.shape[-2]
-    resolved = resolve_backend(backend, n)
+    resolved = choose_backend(bias_def, fields, backend, q, dropout_p)
+    if resolved == "lowrank":
+        receptor, source = bias_def.low_rank_factors(fields)  # type: ignore[attr-defined]
+        return lowrank_attention(q, k, v, receptor, source, dropout_p)
     if resolved == "flex":
         if dropout_p > 0:
             raise ValueError("attention backend 'flex' does not support attention dropout; use 'chunked'")
@@ -106,19 +178,9 @@ def biased_attention(
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-
-    def one_chunk(q_rows: Tensor, k: Tensor, v: Tensor, start: int) -> Tensor:
-        # Bias rows are built inside the checkpoint so backward recomputes them rather than keeping them.
-        bias = bias_def.pairwise(fields, slice(start, start + q_rows.shape[-2])).to(q.dtype)
-        return F.scaled_dot_product_attention(q_rows, k, v, attn_mask=bias, dropout_p=dropout_p)
-
-    # Non-reentrant checkpoint: parameters captured by the definition (α, β) get gradients; RNG state is
-    # restored on recompute, so dropout masks match between forward and backward.
-    outs = [
-        checkpoint(one_chunk, q[:, :, s : s + chunk], k, v, s, use_reentrant=False)  # type: ignore[arg-type]
-        for s in range(0, n, chunk)
-    ]
-    return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-2)
+    if dropout_p > 0:
+        return checkpointed_attention(q, k, v, bias_def, fields, chunk, dropout_p)
+    return chunked_attention(q, k, v, bias_def, fields, chunk)
 
 
 class Attention(nn.Module):

@@ -195,6 +195,13 @@ class Forecaster(nn.Module):
         field = inputs[:, self.input_index(name)].unsqueeze(1)
         return F.avg_pool2d(field, self.patch_size).flatten(1)
 
+    def bias_fields(self, inputs: Tensor) -> dict[str, Tensor] | None:
+        """The physics bias's per-token fields (patch means of its physical inputs, :attr:`needed_inputs`, in
+        metres and m/s); None without a bias."""
+        if self.physics_bias is None:
+            return None
+        return self.physics_bias.token_fields(*(self.patch_means(inputs, n) for n in self.physics_bias.needed_inputs))
+
     def encode(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
         """Physical inputs [B, V_in, H, W] -> normed token features [B, L, D]."""
         self._check_inputs(inputs)
@@ -208,7 +215,7 @@ class Forecaster(nn.Module):
         x = x + self.time_embed(time_features(hour_of_day, day_of_year).to(x.dtype)).unsqueeze(1)
         x = self.pos_drop(x)
         # per-token physical fields once per forward, shared by every biased block
-        fields = None if self.physics_bias is None else self.physics_bias.per_token_fields(inputs, self)
+        fields = self.bias_fields(inputs)
         order = None
         if self.wind_scan is not None:  # tokens and their fields travel together into scan order, and back
             order = self.wind_scan.order(self.patch_means(inputs, "u"), self.patch_means(inputs, "v"))

@@ -21,7 +21,7 @@ PHYSICS_BIASES = ("none", "topoflow", "adaptive")
 DIRECTIONS = ("source_higher", "receptor_higher")
 WINDS = ("pair_mean", "receptor", "source")
 CONTROLS = (None, "shuffled_elevation")
-BACKENDS = ("auto", "dense", "chunked", "flex")
+BACKENDS = ("auto", "dense", "chunked", "lowrank", "flex")
 # The one rule for "is this a physics parameter?" (own optimiser group, logged as physics/*): α and β of a bias
 # definition, and anything inside a module whose name starts with "physics".
 PHYSICS_PARAMETER = re.compile(r"(^|\.)(alpha|beta)$|(^|\.)physics")
@@ -108,8 +108,12 @@ class PhysicsBiasConfig:
     beta_init: float = 0.3  # adaptive: 1 - β·sigmoid(|w| - 5 m/s)
     learn_beta: bool = False
     blocks: Any = field(default_factory=lambda: [0])  # block indices that carry the bias, or "all"
-    backend: str = "auto"  # auto | dense (reference, small N) | chunked (exact, O(N·chunk) memory) | flex (CUDA)
+    # auto (fastest within tolerance) | dense (reference, small N) | chunked (exact, O(N·chunk) memory) |
+    # lowrank (rank elevation features in q and k, one fused call; approximate) | flex (CUDA)
+    backend: str = "auto"
     chunk: int = 512  # query rows per chunk for the chunked backend
+    rank: int = 16  # lowrank: elevation intervals (thresholds at the terrain's quantiles); error ≤ Δ_k / 4 per pair
+    tolerance: float = 0.25  # lowrank: largest |low-rank − exact| bias per unit α accepted (measured at start)
     control: str | None = None  # shuffled_elevation: same bias on permuted terrain (the study's control)
 
     def __post_init__(self) -> None:
@@ -121,6 +125,16 @@ class PhysicsBiasConfig:
         one_of("physics_bias", "control", self.control, CONTROLS)
         one_of("physics_bias", "backend", self.backend, BACKENDS)
         require(self.chunk >= 1, f"physics_bias.chunk={self.chunk} must be >= 1")
+        require(
+            isinstance(self.rank, int) and self.rank >= 1,
+            f"physics_bias.rank={self.rank} must be an integer >= 1 (elevation intervals of the lowrank backend)",
+        )
+        require(self.tolerance > 0, f"physics_bias.tolerance={self.tolerance} must be > 0 (bias error per unit α)")
+        require(
+            not (self.backend == "lowrank" and self.name == "adaptive" and self.wind == "pair_mean"),
+            "physics_bias.backend=lowrank cannot compute wind=pair_mean (not separable into receptor × source "
+            "features); use physics_bias.wind=receptor or wind=source, or backend=chunked",
+        )
         require(self.height_scale_m > 0, f"physics_bias.height_scale_m={self.height_scale_m} must be > 0")
         blocks = self.blocks
         require(

@@ -1,6 +1,6 @@
 """Physics attention-bias definitions: terrain (TopoFlow) and terrain × wind (adaptive).
 
-Semantics (DESIGN.md "Attention bias semantics"): query i is the *receptor*, key j the *source*; a negative
+Semantics: query i is the *receptor*, key j the *source*; a negative
 ``bias[i, j]`` weakens receptor i's attention to source j. Every definition reads per-token PHYSICAL fields
 (elevation in metres, wind in m/s: patch means of the raw inputs, never normalised values) and computes the bias
 for a block of query rows at a time, so the chunked backend never materialises an [N, N] matrix per head.
@@ -13,30 +13,33 @@ prefer the opposite hypothesis — that is a result, not a failure). The clamp o
 
 ``control="shuffled_elevation"``: the elevation tokens are permuted by a fixed seeded permutation before the bias
 is built. The bias keeps its value distribution but loses its relation to the real terrain, which separates
-"any extra learnable bias helps" from "terrain helps".
+"any extra learnable bias helps" from "terrain helps". (The permuted fields feed every backend, so the low-rank
+features are permuted too.)
+
+Separable forms (:meth:`low_rank_factors`, the ``lowrank`` backend of :mod:`aqnet.models.lowrank`): the rise is
+Σ_k r_k(i)·s_k(j) over ``rank`` elevation intervals; the coefficient (−α/H) multiplies the receptor side; the
+adaptive bias's wind damping multiplies the side whose wind it reads. The pair-mean wind is not separable.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from aqnet.models.climax import Forecaster
+from aqnet.models.config import CONTROLS, DIRECTIONS, WINDS
+from aqnet.models.lowrank import rise_factors
 
-DIRECTIONS = ("source_higher", "receptor_higher")
-WINDS = ("pair_mean", "receptor", "source")
-CONTROLS = (None, "shuffled_elevation")
+DEFAULT_RANK = 16  # elevation intervals of the lowrank backend
+DEFAULT_TOLERANCE = 0.25  # max |low-rank − exact| bias per unit α the lowrank backend accepts
 
 
 def soft_clamp(x: Tensor, limit: float) -> Tensor:
     """Identity for |x| ≤ limit/2, then a tanh knee saturating at ±limit (C¹ at the knee).
 
-    The seeds' hard clamp at -10 zeroes α's gradient for every saturated pair; this keeps the seeds' exact values
+    A hard clamp at -10 would zero α's gradient for every saturated pair; this keeps the exact values
     where the bias is moderate (|x| ≤ 5 for limit 10) and a strictly positive slope everywhere beyond.
     """
     knee = abs(limit) / 2.0
@@ -50,8 +53,23 @@ class _ElevationBias(nn.Module, ABC):
 
     uses_wind = False
 
-    def __init__(self, direction: str, alpha_init: float, control: str | None, control_seed: int) -> None:
+    def __init__(
+        self,
+        direction: str,
+        alpha_init: float,
+        control: str | None,
+        control_seed: int,
+        rank: int = DEFAULT_RANK,
+        tolerance: float = DEFAULT_TOLERANCE,
+    ) -> None:
         super().__init__()
+        if rank < 1:
+            raise ValueError(f"rank {rank} must be >= 1 (elevation intervals of the lowrank backend)")
+        if not tolerance > 0:
+            raise ValueError(f"tolerance {tolerance} must be > 0 (max low-rank bias error per unit α)")
+        self.rank, self.tolerance = int(rank), float(tolerance)
+        # backend decisions and measured low-rank errors, per (tokens, device type): made once, reported once
+        self.backend_checks: dict[tuple[int, str], tuple[str, str]] = {}
         if direction not in DIRECTIONS:
             raise ValueError(f"direction {direction!r} must be one of {DIRECTIONS}")
         if control not in CONTROLS:
@@ -85,15 +103,10 @@ class _ElevationBias(nn.Module, ABC):
             fields["wind_speed"] = torch.sqrt(u.square() + v.square())
         return fields
 
-    def per_token_fields(self, inputs: Tensor, forecaster: Forecaster) -> dict[str, Tensor]:
-        """Patch means of the raw inputs [B, V_in, H, W] ("elevation", and "u", "v" if needed) -> [B, N] each.
-
-        Wind speed is that of the patch-mean wind vector (the notes' 2×2 average pool of u and v).
-        """
-        elevation = forecaster.patch_means(inputs, "elevation")
-        if not self.uses_wind:
-            return self.token_fields(elevation)
-        return self.token_fields(elevation, forecaster.patch_means(inputs, "u"), forecaster.patch_means(inputs, "v"))
+    @property
+    def needed_inputs(self) -> tuple[str, ...]:
+        """The physical inputs whose per-token (patch-mean) values :meth:`token_fields` takes, in order."""
+        return ("elevation", "u", "v") if self.uses_wind else ("elevation",)
 
     def pairwise(self, fields: Mapping[str, Tensor], rows: slice | None = None) -> Tensor:
         """Bias for receptor ``rows`` (all if None) against all sources: [B, 1, n_rows, N] (dense, chunked)."""
@@ -111,6 +124,20 @@ class _ElevationBias(nn.Module, ABC):
 
         return add_bias
 
+    def low_rank_factors(self, fields: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Receptor and source features [B, N, rank] whose product over the last axis approximates the bias
+        (without the clamp): the ``lowrank`` backend (:mod:`aqnet.models.lowrank`)."""
+        receptor, source = rise_factors(fields["elevation"], self.rank, self.direction)
+        return self.scale_factors(fields, receptor, source)
+
+    def separable(self) -> str | None:
+        """None if the bias factorises for the lowrank backend, else why not (one line)."""
+        return None
+
+    @abstractmethod
+    def scale_factors(self, fields: Mapping[str, Tensor], receptor: Tensor, source: Tensor) -> tuple[Tensor, Tensor]:
+        """The rise factors (metres) times the definition's coefficient and modulation."""
+
     @abstractmethod
     def pair_bias(self, receptor: Mapping[str, Tensor], source: Mapping[str, Tensor]) -> Tensor:
         """The bias from receptor and source fields that broadcast against each other (elementwise only, so one
@@ -126,7 +153,7 @@ class TopoFlowBias(_ElevationBias):
     """bias[i, j] = -α · relu(Δe / H), Δe = e_j − e_i (``source_higher``) or e_i − e_j (``receptor_higher``).
 
     Hypotheses (receptor i, source j):
-    - ``source_higher`` (the seeds' formula): air from a source *above* the receptor matters less, e.g. a valley
+    - ``source_higher`` (TopoFlow's formula): air from a source *above* the receptor matters less, e.g. a valley
       receptor is decoupled from the elevated layer over mountains (inversions, boundary-layer capping).
     - ``receptor_higher``: transport *upslope* is blocked: a receptor above its source sees less of it, as
       terrain barriers stop pollution rising out of basins.
@@ -141,8 +168,10 @@ class TopoFlowBias(_ElevationBias):
         clamp: float | None = -10.0,
         control: str | None = None,
         control_seed: int = 0,
+        rank: int = DEFAULT_RANK,
+        tolerance: float = DEFAULT_TOLERANCE,
     ) -> None:
-        super().__init__(direction, alpha_init, control, control_seed)
+        super().__init__(direction, alpha_init, control, control_seed, rank, tolerance)
         self.height_scale_m = float(height_scale_m)
         self.clamp = clamp
 
@@ -150,12 +179,30 @@ class TopoFlowBias(_ElevationBias):
         bias = -self.alpha[0] * self._rise(receptor["elevation"], source["elevation"], self.height_scale_m)
         return bias if self.clamp is None else soft_clamp(bias, self.clamp)
 
+    def pairwise(self, fields: Mapping[str, Tensor], rows: slice | None = None) -> Tensor:
+        """As the base class; the soft clamp is skipped where it cannot engage (every |bias| of these rows below
+        its knee: at α = 1, H = 1000 m, clamp −10 that is any relief under 5 km), an exact shortcut."""
+        if self.clamp is None or torch.compiler.is_compiling():
+            return super().pairwise(fields, rows)
+        e = fields["elevation"]
+        e_rows = e if rows is None else e[:, rows]
+        rising = (e.max() - e_rows.min()) if self.direction == "source_higher" else (e_rows.max() - e.min())
+        largest = float(self.alpha.detach().abs()[0]) * max(float(rising), 0.0) / self.height_scale_m
+        if largest > abs(self.clamp) / 2.0:
+            return super().pairwise(fields, rows)
+        receptor = e_rows.unsqueeze(2)
+        bias = -self.alpha[0] * self._rise(receptor, e.unsqueeze(1), self.height_scale_m)
+        return bias.unsqueeze(1)
+
+    def scale_factors(self, fields: Mapping[str, Tensor], receptor: Tensor, source: Tensor) -> tuple[Tensor, Tensor]:
+        return receptor * (-self.alpha[0] / self.height_scale_m), source
+
     def extra_repr(self) -> str:
         return f"direction={self.direction}, H={self.height_scale_m} m, clamp={self.clamp}, control={self.control}"
 
 
 class AdaptiveBias(_ElevationBias):
-    """bias[i, j] = α · (−0.5 · relu(Δe / 1000 m)) · (1 − β · sigmoid(|w| − 5 m/s)), no clamp (seed 001).
+    """bias[i, j] = α · (−0.5 · relu(Δe / 1000 m)) · (1 − β · sigmoid(|w| − 5 m/s)), no clamp.
 
     Hypothesis: terrain decouples receptor and source (as :class:`TopoFlowBias`, same ``direction`` choices), but
     strong wind mixes across it, so the penalty weakens as wind speed rises past ~5 m/s. ``wind`` picks whose
@@ -165,6 +212,7 @@ class AdaptiveBias(_ElevationBias):
 
     uses_wind = True
     WIND_PIVOT_MS = 5.0
+    HEIGHT_SCALE_M = 1000.0
 
     def __init__(
         self,
@@ -175,8 +223,10 @@ class AdaptiveBias(_ElevationBias):
         direction: str = "source_higher",
         control: str | None = None,
         control_seed: int = 0,
+        rank: int = DEFAULT_RANK,
+        tolerance: float = DEFAULT_TOLERANCE,
     ) -> None:
-        super().__init__(direction, alpha_init, control, control_seed)
+        super().__init__(direction, alpha_init, control, control_seed, rank, tolerance)
         if wind not in WINDS:
             raise ValueError(f"wind {wind!r} must be one of {WINDS}")
         self.wind = wind
@@ -188,11 +238,28 @@ class AdaptiveBias(_ElevationBias):
             self.register_buffer("beta", beta)
 
     def pair_bias(self, receptor: Mapping[str, Tensor], source: Mapping[str, Tensor]) -> Tensor:
-        rise = self._rise(receptor["elevation"], source["elevation"], 1000.0)
+        rise = self._rise(receptor["elevation"], source["elevation"], self.HEIGHT_SCALE_M)
         s_i, s_j = receptor["wind_speed"], source["wind_speed"]
         speed = s_i if self.wind == "receptor" else s_j if self.wind == "source" else 0.5 * (s_i + s_j)
-        damping = 1.0 - self.beta[0] * torch.sigmoid(speed - self.WIND_PIVOT_MS)
-        return self.alpha[0] * (-0.5 * rise) * damping
+        return self.alpha[0] * (-0.5 * rise) * self._damping(speed)
+
+    def _damping(self, speed: Tensor) -> Tensor:
+        return 1.0 - self.beta[0] * torch.sigmoid(speed - self.WIND_PIVOT_MS)
+
+    def separable(self) -> str | None:
+        if self.wind == "pair_mean":
+            return (
+                "physics_bias.wind=pair_mean is not separable into receptor × source features, so "
+                "physics_bias.backend=lowrank cannot compute it; use wind=receptor or wind=source, or backend=chunked"
+            )
+        return None
+
+    def scale_factors(self, fields: Mapping[str, Tensor], receptor: Tensor, source: Tensor) -> tuple[Tensor, Tensor]:
+        if self.separable() is not None:
+            raise ValueError(self.separable())
+        damping = self._damping(fields["wind_speed"].float()).unsqueeze(-1)  # [B, N, 1]
+        receptor = receptor * (-0.5 * self.alpha[0] / self.HEIGHT_SCALE_M)
+        return (receptor * damping, source) if self.wind == "receptor" else (receptor, source * damping)
 
     def extra_repr(self) -> str:
         return f"wind={self.wind}, direction={self.direction}, control={self.control}"

@@ -34,7 +34,8 @@ def plot_bias_footprints(model: Forecaster, inputs: Tensor, lat: Tensor, lon: Te
     bias_def = model.physics_bias
     if bias_def is None:
         raise ValueError("the model has no physics bias to plot")
-    fields = bias_def.per_token_fields(inputs, model)
+    fields = model.bias_fields(inputs)
+    assert fields is not None
     tokens = model.patch_means(inputs, "elevation")[0]
     receptors = choose_receptors(tokens)
     gh, gw = model.token_grid

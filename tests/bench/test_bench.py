@@ -34,11 +34,14 @@ def test_attention_lines_ratios_and_skips(tmp_path: Path) -> None:
     result = bench(
         tmp_path,
         *("attention", "--tokens", "256", "512", "--repeats", "2", "--heads", "2", "--head-dim", "16"),
-        *("--chunk", "128", "--max-dense-tokens", "256", "--backends", "dense", "chunked", "flex"),
+        *("--chunk", "128", "--max-dense-tokens", "256", "--backends", "dense", "chunked", "lowrank", "flex"),
+        *("--ranks", "4", "16"),
     )
     lines = records(result)
-    by_case = {(r["n_tokens"], r["mode"], r["backend"]): r for r in lines}
-    assert len(by_case) == len(lines) == 2 * 2 * 4  # N x mode x (plain + 3 backends)
+    summaries = [r for r in lines if "summary" in r]
+    lines = [r for r in lines if "summary" not in r]
+    by_case = {(r["n_tokens"], r["mode"], r["backend"], r.get("rank")): r for r in lines}
+    assert len(by_case) == len(lines) == 2 * 2 * 6  # N x mode x (plain + 3 backends + lowrank at 2 ranks)
     for record in lines:
         assert record.keys() >= ATTENTION_FIELDS
         assert (record["device"], record["dtype"], record["bias"]) == ("cpu", "float32", "topoflow")
@@ -50,10 +53,20 @@ def test_attention_lines_ratios_and_skips(tmp_path: Path) -> None:
         assert record.keys() >= MEASURED_FIELDS
         assert record["median_s"] > 0 and len(record["times_s"]) == 2
         assert record["peak_kind"] in ("cpu_rss_hwm", "unavailable")
-        plain = by_case[(record["n_tokens"], record["mode"], "plain")]
+        plain = by_case[(record["n_tokens"], record["mode"], "plain", None)]
         assert record["ratio_to_plain"] == pytest.approx(record["median_s"] / plain["median_s"], rel=1e-9)
+        if record["peak_mb"] is not None and plain["peak_mb"] is not None:
+            assert record["extra_peak_mb"] == pytest.approx(record["peak_mb"] - plain["peak_mb"], abs=0.11)
+    # the K sweep: a coarser lowrank has a larger measured error
+    for n in (256, 512):
+        coarse, fine = by_case[(n, "fwd", "lowrank", 4)], by_case[(n, "fwd", "lowrank", 16)]
+        assert coarse["bias_error_max"] > fine["bias_error_max"] > fine["bias_error_rms"] > 0
+    assert {(s["backend"], s["mode"], s["rank"]) for s in summaries} >= {("chunked", "fwd+bwd", None)}
+    for summary in summaries:
+        assert summary["summary"] == "extra_memory_exponent" and summary["backend"] != "plain"
+        assert summary["exponent"] is None or isinstance(summary["exponent"], float)
 
-    skipped = {case: r["skipped"] for case, r in by_case.items() if "skipped" in r}
+    skipped = {case[:3]: r["skipped"] for case, r in by_case.items() if "skipped" in r}
     assert set(skipped) == {
         (512, "fwd", "dense"),
         (512, "fwd+bwd", "dense"),
@@ -64,6 +77,16 @@ def test_attention_lines_ratios_and_skips(tmp_path: Path) -> None:
     assert "--max-dense-tokens 256" in skipped[(512, "fwd", "dense")]
     assert "no backward on CPU" in skipped[(256, "fwd+bwd", "flex")]
     assert "eager" in skipped[(512, "fwd", "flex")]
+
+    # the Markdown table of these lines (launchers/gpu/bench.sh writes one): a row per measured record
+    (tmp_path / "attention.jsonl").write_text(result.stdout)
+    table = subprocess.run(
+        [sys.executable, "-m", "aqnet.bench.table", str(tmp_path / "attention.jsonl")],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    rows = [line for line in table.splitlines() if line.startswith("| 256 ") or line.startswith("| 512 ")]
+    assert len(rows) == len(lines) - len(skipped)
+    assert "### Extra memory over plain" in table and "- N=512 fwd dense: dense materialises" in table
 
 
 def test_step_compare_to_none(tmp_path: Path) -> None:

@@ -106,7 +106,14 @@ def build_physics_bias(bias: PhysicsBiasConfig, seed: int) -> nn.Module | None:
     """The attention-bias definition of ``physics_bias`` (:mod:`aqnet.models.physics`); None without one."""
     from aqnet.models.physics import AdaptiveBias, TopoFlowBias
 
-    common = {"direction": bias.direction, "alpha_init": bias.alpha_init, "control": bias.control, "control_seed": seed}
+    common = {
+        "direction": bias.direction,
+        "alpha_init": bias.alpha_init,
+        "control": bias.control,
+        "control_seed": seed,
+        "rank": bias.rank,
+        "tolerance": bias.tolerance,
+    }
     if bias.name == "topoflow":
         return TopoFlowBias(height_scale_m=bias.height_scale_m, clamp=bias.clamp, **common)
     if bias.name == "adaptive":
