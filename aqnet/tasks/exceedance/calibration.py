@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
@@ -66,11 +67,20 @@ def fit_platt(z: Tensor, weight: Tensor, label: Tensor, steps: int = 50, ridge: 
     n, pos = n / scale, pos / scale
     theta = torch.tensor([1.0, 0.0], dtype=torch.float64)
     x = torch.stack([z, torch.ones_like(z)], dim=-1)  # [K, 2]
-    for _ in range(steps):
+
+    def nll(theta: Tensor) -> Tensor:  # the binned negative log-likelihood
+        s = x @ theta
+        return -(pos * F.logsigmoid(s) + (n - pos) * F.logsigmoid(-s)).sum()
+
+    for _ in range(steps):  # Newton's method with step halving (a plain Newton step can overshoot)
         p = torch.sigmoid(x @ theta)
         grad = x.T @ (pos - n * p)
         hess = (x * (n * p * (1 - p))[:, None]).T @ x + ridge * torch.eye(2, dtype=torch.float64)
-        step = torch.linalg.solve(hess, grad)
+        step, current = torch.linalg.solve(hess, grad), nll(theta)
+        for _ in range(30):
+            if nll(theta + step) <= current:
+                break
+            step = step / 2
         theta = theta + step
         if float(step.abs().max()) < 1e-10:
             break
