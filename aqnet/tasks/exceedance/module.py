@@ -26,6 +26,13 @@ from aqnet.training.logging import log_physics_parameters
 from aqnet.training.optim import Optimization
 
 
+def calibrated_probability(logits: Tensor, lead_hours: Tensor, leads: Tensor, platt: Tensor) -> Tensor:
+    """σ(a·z + b) with each sample's lead's Platt parameters ``platt`` [2, C, L] (leads [L] hours)."""
+    lead = lead_onehot(lead_hours, leads).argmax(1)
+    a, b = platt[0][:, lead].T, platt[1][:, lead].T  # [B, C]
+    return torch.sigmoid(a[:, :, None, None] * logits.float() + b[:, :, None, None])
+
+
 class ExceedanceModule(L.LightningModule):
     """Args:
     model: ``model(inputs, lead_hours, hour_of_day, day_of_year)`` → logits [B, C, H, W], one per channel.
@@ -75,6 +82,7 @@ class ExceedanceModule(L.LightningModule):
         self.test_metrics = ExceedanceMetrics(self.channel_names, self.lead_hours, lat_t, (MODEL, *self.baselines))
         self.histogram = LogitHistogram(len(self.channels), self.lead_hours, lat_t)
         self.test_cases = CaseCounts(self.channel_names, lat_t, (MODEL, *self.baselines))
+        self.split = "test"  # what the test loop's metrics are named after (aqnet-eval scores any split)
         self.final_metrics: dict[str, float] = {}
         self.examples: dict[float, dict[str, Tensor]] = {}  # one test case per lead, for the probability maps
 
@@ -97,9 +105,7 @@ class ExceedanceModule(L.LightningModule):
 
     def probability(self, logits: Tensor, lead_hours: Tensor) -> Tensor:
         """Calibrated probabilities σ(a·z + b) with each sample's lead's (a, b)."""
-        lead = lead_onehot(lead_hours, self._leads).argmax(1)
-        a, b = self.platt[0][:, lead].T, self.platt[1][:, lead].T  # [B, C]
-        return torch.sigmoid(a[:, :, None, None] * logits.float() + b[:, :, None, None])
+        return calibrated_probability(logits, lead_hours, self._leads, self.platt)
 
     def warning_threshold(self, lead_hours: Tensor) -> Tensor:
         return self.decision[:, lead_onehot(lead_hours, self._leads).argmax(1)].T  # [B, C]
@@ -203,18 +209,18 @@ class ExceedanceModule(L.LightningModule):
         self.decision.copy_(decision.to(self.decision.device))
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._evaluate(batch, self.test_metrics, "test")
+        self._evaluate(batch, self.test_metrics, self.split)
 
     def on_test_epoch_end(self) -> None:
         reliability = self.test_metrics.scores[MODEL].reliability()
-        self.final_metrics = self._log_epoch(self.test_metrics, "test")
+        self.final_metrics = self._log_epoch(self.test_metrics, self.split)
         frame = self.test_cases.frame()
         if self.evaluation_dir is not None and self.trainer.is_global_zero:
             from aqnet.tasks.exceedance.plots import write_figures
 
             self.evaluation_dir.mkdir(parents=True, exist_ok=True)
             self.test_cases.write(frame, self.evaluation_dir)
-            write_figures(self, self.final_metrics, reliability, self.evaluation_dir / "plots")
+            write_figures(self, self.final_metrics, reliability, self.evaluation_dir / "plots", self.split)
         self.test_cases.reset()
 
     def calibration_state(self) -> Mapping[str, Tensor]:

@@ -52,12 +52,17 @@ def plot_reliability(
             )
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="forecast probability", ylabel="observed frequency", title=channel)
         ax.legend(fontsize=7)
-    fig.suptitle("reliability (test)")
+    fig.suptitle("reliability")
     return _save(fig, path)
 
 
 def plot_performance(
-    metrics: Mapping[str, float], channels: Sequence[str], leads: Sequence[float], sources: Sequence[str], path: Path
+    metrics: Mapping[str, float],
+    channels: Sequence[str],
+    leads: Sequence[float],
+    sources: Sequence[str],
+    path: Path,
+    split: str = "test",
 ) -> Path:
     fig, axes = plt.subplots(
         1, len(channels), figsize=(4.4 * len(channels), 4.2), squeeze=False, constrained_layout=True
@@ -70,8 +75,8 @@ def plot_performance(
         for bias in (0.5, 1, 2):
             ax.plot([0, 1], [0, bias], color="k", lw=0.4, ls="--")
         for source in sources:
-            far = [metrics.get(metric_name("test", "far", channel, h, source), np.nan) for h in leads]
-            hit = [metrics.get(metric_name("test", "pod", channel, h, source), np.nan) for h in leads]
+            far = [metrics.get(metric_name(split, "far", channel, h, source), np.nan) for h in leads]
+            hit = [metrics.get(metric_name(split, "pod", channel, h, source), np.nan) for h in leads]
             style = STYLE.get(source, {})
             ax.plot(1 - np.asarray(far), hit, label=source, **style)
             for x, y, h in zip(1 - np.asarray(far), hit, leads, strict=True):
@@ -79,24 +84,29 @@ def plot_performance(
                     ax.annotate(f"{h:g}", (x, y), fontsize=6)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="success ratio (1 − FAR)", ylabel="POD", title=channel)
         ax.legend(fontsize=7)
-    fig.suptitle("performance diagram (test; labels: lead hours)")
+    fig.suptitle(f"performance diagram ({split}; labels: lead hours)")
     return _save(fig, path)
 
 
 def plot_csi_by_lead(
-    metrics: Mapping[str, float], channels: Sequence[str], leads: Sequence[float], sources: Sequence[str], path: Path
+    metrics: Mapping[str, float],
+    channels: Sequence[str],
+    leads: Sequence[float],
+    sources: Sequence[str],
+    path: Path,
+    split: str = "test",
 ) -> Path:
     fig, axes = plt.subplots(
         1, len(channels), figsize=(4.2 * len(channels), 3.4), squeeze=False, constrained_layout=True
     )
     for ax, channel in zip(axes[0], channels, strict=True):
         for source in sources:
-            values = [metrics.get(metric_name("test", "csi", channel, h, source), np.nan) for h in leads]
+            values = [metrics.get(metric_name(split, "csi", channel, h, source), np.nan) for h in leads]
             ax.plot(leads, values, label=source, **STYLE.get(source, {}))
         ax.set(xlabel="lead (h)", ylabel="CSI", title=channel, xticks=list(leads))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle("CSI by lead (test)")
+    fig.suptitle(f"CSI by lead ({split})")
     return _save(fig, path)
 
 
@@ -126,14 +136,14 @@ def plot_probability_maps(
 
 
 def write_figures(
-    module: Any, metrics: Mapping[str, float], reliability: Mapping[str, Tensor], directory: Path
+    module: Any, metrics: Mapping[str, float], reliability: Mapping[str, Tensor], directory: Path, split: str = "test"
 ) -> list[Path]:
     channels, leads = module.channel_names, list(module.lead_hours)
     sources = (MODEL, *module.baselines)
     paths = [
         plot_reliability(reliability, channels, leads, directory / "reliability.png"),
-        plot_performance(metrics, channels, leads, sources, directory / "performance.png"),
-        plot_csi_by_lead(metrics, channels, leads, sources, directory / "csi_by_lead.png"),
+        plot_performance(metrics, channels, leads, sources, directory / "performance.png", split),
+        plot_csi_by_lead(metrics, channels, leads, sources, directory / "csi_by_lead.png", split),
     ]
     if module.examples:
         lat, lon = module.lat.cpu().numpy(), module.lon.cpu().numpy()
