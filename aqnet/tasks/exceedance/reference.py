@@ -23,9 +23,13 @@ if TYPE_CHECKING:
 
 
 def opened_forecast(cfg: DictConfig, task: Exceedance) -> OpenedRun:
-    from aqnet.inference.loading import open_run
+    """The run ``task.compare_to`` names (its best checkpoint and config), errors naming that key."""
+    from aqnet.finetune.source import resolve_run
+    from aqnet.inference.loading import OpenedRun, saved_config
 
-    return open_run(str(task.compare_to), Path(cfg.paths.root), "best")
+    spec, root = str(task.compare_to), Path(cfg.paths.root)
+    reference = resolve_run(spec, root, "best", key="task.compare_to")
+    return OpenedRun(spec, root, "best", reference, saved_config(reference, spec))
 
 
 def check_forecast_run(cfg: DictConfig, task: Exceedance) -> None:
