@@ -124,10 +124,11 @@ class ExceedanceScores(Metric):
         return out
 
     def reliability(self) -> dict[str, Tensor]:
-        """Per bin [C, L, NB]: mean forecast probability, observed frequency, weight (the reliability diagram)."""
-        w = self.bin_weight.cpu()
-        with torch.no_grad():
-            return {"forecast": self.bin_prob.cpu() / w, "observed": self.bin_label.cpu() / w, "weight": w}
+        """Per bin [C, L, NB]: mean forecast probability, observed frequency, weight (the reliability diagram);
+        summed across ranks (call on every rank)."""
+        with torch.no_grad(), self.sync_context():
+            w, label, prob = (x.detach().cpu().clone() for x in (self.bin_weight, self.bin_label, self.bin_prob))
+        return {"forecast": prob / w, "observed": label / w, "weight": w}
 
 
 class ExceedanceMetrics(nn.Module):
@@ -171,6 +172,7 @@ class ExceedanceMetrics(nn.Module):
             warnings.filterwarnings("ignore", message=".*compute.*before the ``update``.*")
             for source, metric in self.scores.items():
                 for score, grid in metric.compute().items():
+                    grid = grid.reshape(len(self.channels), len(self.lead_hours))  # torchmetrics squeezes 1×1
                     for i, channel in enumerate(self.channels):
                         for j, lead in enumerate(self.lead_hours):
                             value = float(grid[i, j])
