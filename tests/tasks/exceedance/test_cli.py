@@ -46,7 +46,8 @@ class Root:
 
     def runs(self, experiment: str) -> list[mlflow.entities.Run]:
         found = self.client.get_experiment_by_name(experiment)
-        return [] if found is None else self.client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'")
+        runs = [] if found is None else self.client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'")
+        return [r for r in runs if "run_dir" in r.data.tags]  # the jobs, not a sweep's parent run
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +131,15 @@ def test_eval_and_predict_write_scores_and_probabilities(trained: Root, tmp_path
         assert ds.sizes["lead_time"] == 2 and float(ds["pm25_gt75"].min()) >= 0 and float(ds["pm25_gt75"].max()) <= 1
 
 
-def test_climax_logit_head_fine_tuned_from_a_forecaster(trained: Root) -> None:
+def test_climax_logit_head_fine_tuned_from_a_forecaster_and_compared_to_it(trained: Root) -> None:
     trained.train("task=forecast", "task.targets=[pm25]", "logger.experiment_name=forecaster")
     (source,) = trained.runs("forecaster")
-    result = trained.train(
-        "task=exceedance", "model=climax", f"finetune.checkpoint={_run_dir(source)}", "logger.experiment_name=vit"
-    )
-    assert "reshaped" in result.stdout
-    report = (_run_dir(trained.runs("vit")[0]) / "finetune" / "load_report.txt").read_text()
+    forecaster = str(_run_dir(source))
+    args = ["task=exceedance", "model=climax", f"finetune.checkpoint={forecaster}", f"task.compare_to={forecaster}"]
+    result = trained.train(*args, "logger.experiment_name=vit")
+    assert "reshaped" in result.stdout and "CSI forecast" in result.stdout
+    (run,) = trained.runs("vit")
+    report = (_run_dir(run) / "finetune" / "load_report.txt").read_text()
     assert "new outputs: initialised" in report and "blocks.0" in report
+    # the forecaster's thresholded fields are scored as a reference beside the model
+    assert {"test/forecast_csi_pm25_gt75_12h", "test/forecast_bss_pm25_gt150_24h"} <= set(run.data.metrics)
