@@ -138,12 +138,14 @@ class ExceedanceModule(L.LightningModule):
         return loss
 
     # -- evaluation ------------------------------------------------------------------------------------------------
-    def _evaluate(self, batch: Any, metrics: ExceedanceMetrics, split: str) -> None:
+    def _evaluate(self, batch: Any, metrics: ExceedanceMetrics, testing: bool) -> None:
+        """Validation (``testing`` False): the raw σ(z) at 0.5, logits into the calibration histogram. Test (any
+        split under aqnet-eval): calibrated probabilities at the decision thresholds, beside the references."""
         labels, valid = self.labels(batch)
         logits = self(batch)
         metrics.update_loss(self.loss_fn.terms(logits, labels, valid))
         clim = self.clim_probability[None].expand_as(logits)
-        if split == "val":  # the raw probability at 0.5; the logits feed the calibration fit
+        if not testing:
             half = torch.full(logits.shape[:2], 0.5, device=logits.device)
             metrics.update(MODEL, torch.sigmoid(logits.float()), labels, valid, batch.lead_hours, half, clim)
             self.histogram.update(logits, labels, valid, batch.lead_hours)
@@ -185,7 +187,7 @@ class ExceedanceModule(L.LightningModule):
         return values
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._evaluate(batch, self.val_metrics, "val")
+        self._evaluate(batch, self.val_metrics, testing=False)
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch(self.val_metrics, "val")
@@ -209,7 +211,7 @@ class ExceedanceModule(L.LightningModule):
         self.decision.copy_(decision.to(self.decision.device))
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._evaluate(batch, self.test_metrics, self.split)
+        self._evaluate(batch, self.test_metrics, testing=True)
 
     def on_test_epoch_end(self) -> None:
         reliability = self.test_metrics.scores[MODEL].reliability()
