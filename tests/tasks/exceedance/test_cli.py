@@ -124,7 +124,7 @@ def test_eval_and_predict_write_scores_and_probabilities(trained: Root, tmp_path
         assert again[name] == pytest.approx(finished[name], rel=1e-9)
 
     out = tmp_path / "warn.nc"
-    result = trained.cli("aqnet-predict", f"run={run_dir}", "init_time=2018-01-02T00:00", f"out={out}")
+    result = trained.cli("aqnet-predict", f"run={run_dir}", "init_time=2018-01-10T06:00", f"out={out}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     with xr.open_dataset(out) as ds:
         assert set(ds.data_vars) == {"pm25_gt75", "pm25_gt150"} and ds["pm25_gt75"].attrs["units"] == "1"
