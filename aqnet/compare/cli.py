@@ -106,22 +106,28 @@ def _case_losses(loaded: runs.LoadedRuns, tmp: Path, warn: list[tuple[str, str]]
     import pandas as pd
 
     from aqnet.compare import analysis, daily, runs
-    from aqnet.evaluation import CASES_FILE, DAILY_FILE, read_cases
+    from aqnet.evaluation import CASES_FILE, COUNTS_FILE, DAILY_FILE, read_cases
 
     ids, groups = list(loaded.runs["run_id"]), loaded.runs.set_index("run_id")["group"]
     files = runs.download_evaluation(loaded.uri, ids, CASES_FILE, tmp)
+    counted = runs.download_evaluation(loaded.uri, ids, COUNTS_FILE, tmp / "counts")
     for run_id in ids:
-        if run_id not in files:
+        if run_id not in files and run_id not in counted:
             warn.append((f"run {run_id[:12]}", f"no evaluation/{CASES_FILE}: left out of the case-level test"))
-    if not files:
+    if not files and not counted:
         return None
-    frames = [read_cases(path).assign(run_id=run_id, group=groups[run_id]) for run_id, path in files.items()]
-    cases = pd.concat(frames, ignore_index=True)
-    losses = [analysis.case_losses(cases[cases["source"] == "model"])]
+    losses = []
+    if files:
+        frames = [read_cases(path).assign(run_id=run_id, group=groups[run_id]) for run_id, path in files.items()]
+        cases = pd.concat(frames, ignore_index=True)
+        losses.append(analysis.case_losses(cases[cases["source"] == "model"]))
     days = runs.download_evaluation(loaded.uri, ids, DAILY_FILE, tmp / "daily")
     if days:  # the daily scores' per-day series (runs of tasks or versions without them have none)
         frames = [pd.read_csv(path).assign(run_id=run_id, group=groups[run_id]) for run_id, path in days.items()]
         losses.append(daily.daily_case_values(pd.concat(frames, ignore_index=True)))
+    if counted:  # per-case contingency counts (task=exceedance): CSI, POD, FAR and Brier per case
+        frames = [pd.read_csv(path).assign(run_id=run_id, group=groups[run_id]) for run_id, path in counted.items()]
+        losses.append(daily.case_count_values(pd.concat(frames, ignore_index=True)))
     return pd.concat(losses, ignore_index=True)
 
 

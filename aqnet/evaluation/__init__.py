@@ -12,6 +12,7 @@ from typing import Any
 from aqnet.evaluation.files import (
     CASE_COLUMNS,
     CASES_FILE,
+    COUNTS_FILE,
     DAILY_FILE,
     MAPS_FILE,
     SOURCES,
@@ -26,6 +27,7 @@ _LAZY = ("CaseErrors", "ErrorMaps", "TestEvaluation")
 __all__ = [
     "CASES_FILE",
     "CASE_COLUMNS",
+    "COUNTS_FILE",
     "DAILY_FILE",
     "MAPS_FILE",
     "SOURCES",

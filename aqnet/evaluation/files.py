@@ -14,12 +14,22 @@ SOURCES: tuple[str, ...] = ("model", "persistence", "climatology")
 CASES_FILE = "test_cases.csv"
 MAPS_FILE = "test_error_maps.nc"
 DAILY_FILE = "test_daily.csv"  # per local day, lead and source: daily-score counts (aqnet.tasks.forecast.daily)
+# per case and source: contingency counts ``{channel}_{tp|fp|fn|tn}`` and Brier sums (aqnet.tasks.exceedance.cases)
+COUNTS_FILE = "test_case_counts.csv"
 CASE_COLUMNS: tuple[str, ...] = ("init_time", "lead_hours", "variable", "source", "sse", "weight", "rmse")
 
 
 def write_cases(frame: pd.DataFrame, path: Path) -> Path:
     """The cases table as CSV, init times in ISO 8601 UTC (``2018-01-01T00:00:00Z``)."""
     out = frame[list(CASE_COLUMNS)].copy()
+    out["init_time"] = pd.to_datetime(out["init_time"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out.to_csv(path, index=False, float_format="%.10g")
+    return Path(path)
+
+
+def write_case_counts(frame: pd.DataFrame, path: Path) -> Path:
+    """A per-case counts table as CSV, init times in ISO 8601 UTC."""
+    out = frame.copy()
     out["init_time"] = pd.to_datetime(out["init_time"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     out.to_csv(path, index=False, float_format="%.10g")
     return Path(path)

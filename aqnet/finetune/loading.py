@@ -229,6 +229,14 @@ def _load_head(
     if not src_targets or keys[0] not in source or list(src_targets) == list(model.target_names):
         return set()
     missing = [n for n in model.target_names if n not in src_targets]
+    if missing and all(k in merged and source[k].shape != merged[k].shape for k in keys):
+        # other outputs altogether (another task's channels, e.g. exceedance logits): the last layer keeps its
+        # initialisation, the encoder and the rest of the head load
+        for key in keys:
+            report.reshaped.append(
+                (key, tuple(source[key].shape), tuple(merged[key].shape), "new outputs: initialised")
+            )
+        return set(keys)
     if missing:
         return set()  # new targets: the last layer is new as a whole (reported as new / shape error)
     p2 = model.patch_size**2

@@ -86,6 +86,7 @@ class Forecaster(nn.Module):
         attention_chunk: int = 512,
         scan_region: tuple[int, int] | None = None,
         scan_order_encoding: str = "rank",
+        field_outputs: bool = True,
     ) -> None:
         super().__init__()
         self.input_names: tuple[str, ...] = tuple(input_names)
@@ -102,7 +103,12 @@ class Forecaster(nn.Module):
             raise ModelConfigError("backbone.predict=anomaly needs the training years' climatology of the targets")
         if predict == "damped" and damping is None:
             raise ModelConfigError("backbone.predict=damped needs the targets' damped persistence (climatology, φ)")
-        _validate(self.input_names, self.target_names, self.img_size, self.patch_size, backbone, embed)
+        if not field_outputs and predict != "field":
+            raise ModelConfigError(
+                f"backbone.predict={predict!r} adds a field prior; outputs that are not fields need field"
+            )
+        self.field_outputs = field_outputs  # False: the outputs are the task's channels (logits), not input fields
+        _validate(self.input_names, self.target_names, self.img_size, self.patch_size, backbone, embed, field_outputs)
         self.bias_blocks = _bias_blocks(bias_blocks, backbone.depth)
         try:  # unknown / unavailable backends fail at construction, not at the first forward
             resolve_backend(attention_backend, 0)
@@ -114,7 +120,7 @@ class Forecaster(nn.Module):
         num_tokens = self.token_grid[0] * self.token_grid[1]
         dim = backbone.embed_dim
         self._input_index = {name: i for i, name in enumerate(self.input_names)}
-        self._target_inputs = [self._input_index[name] for name in self.target_names]  # for predict=change
+        self._target_inputs = [self._input_index[name] for name in self.target_names if field_outputs]  # change
 
         self.normaliser = Normaliser(self.input_names, statistics, transforms)
         self.token_embeds = build_variable_embed(embed, self.input_names, self.patch_size, dim)
@@ -325,12 +331,13 @@ def _validate(
     patch_size: int,
     backbone: BackboneConfig,
     embed: str,
+    field_outputs: bool = True,
 ) -> None:
     if len(set(inputs)) != len(inputs):
         raise ModelConfigError(f"model.input_names has duplicates: {list(inputs)}")
     if not targets:
         raise ModelConfigError("model.target_names is empty; name at least one target variable")
-    for name in targets:
+    for name in targets if field_outputs else ():
         if name not in inputs:
             raise ModelConfigError(
                 f"target variable {name!r} is not among the input variables {list(inputs)}; "

@@ -74,7 +74,7 @@ def first_test_inputs(datamodule: object) -> Tensor:
 
 def bias_footprints_artifact(model: Forecaster, datamodule: object, run_dir: Path) -> Path | None:
     """The footprint PNG under ``run_dir/plots`` for a model with a physics bias, else None."""
-    if model.physics_bias is None:
+    if getattr(model, "physics_bias", None) is None:  # a model without attention biases
         return None
     model = model.cpu().eval()
     inputs = first_test_inputs(datamodule)

@@ -66,6 +66,8 @@ class ClimaXModel(ModelSpec):
         embed: EmbedConfig = OmegaConf.to_object(cfg.embed)  # type: ignore[assignment]
         bias: PhysicsBiasConfig = OmegaConf.to_object(cfg.physics_bias)  # type: ignore[assignment]
         forecaster = get_class(self._target_)
+        # outputs that are not fields (an exceedance task's logits) have no field prior to start from
+        predict = backbone.predict if io.output_is_field else "field"
         model = forecaster(
             input_names=list(io.inputs),
             target_names=list(io.outputs),
@@ -76,15 +78,16 @@ class ClimaXModel(ModelSpec):
             statistics=io.statistics,
             transforms=dict(io.transforms),
             seed=cfg.seed,
-            predict=backbone.predict,
-            climatology=io.climatology if backbone.predict == "anomaly" else None,
-            damping=io.damping if backbone.predict == "damped" else None,
+            predict=predict,
+            climatology=io.climatology if predict == "anomaly" else None,
+            damping=io.damping if predict == "damped" else None,
             physics_bias=build_physics_bias(bias, cfg.seed),
             bias_blocks=bias.blocks if bias.blocks == "all" else list(bias.blocks),
             attention_backend=bias.backend,
             attention_chunk=bias.chunk,
             scan_region=tuple(embed.region) if embed.scans_wind else None,
             scan_order_encoding=embed.order_encoding,
+            field_outputs=io.output_is_field,
         )
         model.checkpoint_blocks = bool(cfg.trainer.activation_checkpointing)
         return model
