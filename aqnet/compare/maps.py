@@ -30,7 +30,7 @@ def default_boxes() -> list[Box]:
     """The built-in regions (``aqnet-eval``'s default boxes, conf/eval.yaml), so both tools name the same regions."""
     from aqnet.data.regions import builtin_regions
 
-    return [(r.name, r.lat, r.lon) for r in builtin_regions()]
+    return [r.box for r in builtin_regions()]
 
 
 def group_mse(maps: Sequence[xr.Dataset], lead: float) -> xr.DataArray:

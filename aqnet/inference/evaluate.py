@@ -12,7 +12,6 @@ MLflow run (tags ``eval.{split}.checkpoint`` / ``.global_step`` say which checkp
 from __future__ import annotations
 
 import json
-import re
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from aqnet.data.batch import collate_batch
+from aqnet.data.regions import RegionBox, builtin_regions, parse_regions
 from aqnet.data.samples import SPLITS
 from aqnet.errors import ConfigError
 from aqnet.inference.loading import LoadedRun, OpenedRun, load_run, open_data, open_run
@@ -33,58 +33,30 @@ from aqnet.inference.predict import forecast
 from aqnet.tasks.forecast.names import BASELINES
 
 REFERENCES = BASELINES  # skill is reported against each
-_REGION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class Region:
-    """A named lat/lon box in degrees, both ends included."""
-
-    name: str
-    lat: tuple[float, float]
-    lon: tuple[float, float]
-
-    @property
-    def box(self) -> tuple[str, tuple[float, float], tuple[float, float]]:
-        """(name, lat range, lon range): how the figures outline it (:data:`aqnet.plots.forecast.Box`)."""
-        return self.name, self.lat, self.lon
-
-    def mask(self, lat: Tensor, lon: Tensor) -> Tensor:
-        inside_lat = (lat >= self.lat[0]) & (lat <= self.lat[1])
-        inside_lon = (lon >= self.lon[0]) & (lon <= self.lon[1])
-        return inside_lat[:, None] & inside_lon[None, :]
-
-
-def parse_regions(regions: Mapping[str, Any] | None) -> list[Region]:
-    """``{name: {lat: [a, b], lon: [c, d]}}`` → regions; one ConfigError line for a malformed entry."""
-    out = []
-    for name, box in (regions or {}).items():
-        if not _REGION_NAME.match(str(name)) or name in REFERENCES:
-            raise ConfigError(
-                f"regions.{name}: a region name is letters, digits and _ (it becomes part of metric names)"
-            )
-        try:
-            lat, lon = (tuple(float(x) for x in box[key]) for key in ("lat", "lon"))
-        except (KeyError, TypeError, ValueError):
-            lat = lon = ()
-        if len(lat) != 2 or len(lon) != 2 or lat[0] > lat[1] or lon[0] > lon[1]:
-            raise ConfigError(
-                f"regions.{name}={dict(box) if isinstance(box, Mapping) else box}: expected "
-                "{lat: [south, north], lon: [west, east]} in degrees, e.g. {lat: [28, 32.5], lon: [103, 108]}"
-            )
-        out.append(Region(str(name), lat, lon))  # type: ignore[arg-type]
-    return out
 
 
 @dataclass
 class Evaluation:
     split: str
     metrics: dict[str, float]
-    regions: list[Region]
+    regions: list[RegionBox]
     files: list[Path] = field(default_factory=list)
     mlflow_run_id: str | None = None
     logged: str = ""  # where the metrics went in MLflow, or why they did not
     stations: str = ""  # what the station scores covered (stations=<store>)
+
+
+def regions_on_grid(boxes: list[RegionBox], masks: Mapping[str, Tensor], lat: Tensor, lon: Tensor) -> list[RegionBox]:
+    """The boxes with a cell of the run's grid inside. A built-in region outside it is skipped (the table covers
+    China; a run may not); a region the user asked for is refused in one line: it cannot be scored."""
+    builtin = set(builtin_regions())
+    for box in boxes:
+        if not bool(masks[box.name].any()) and box not in builtin:
+            raise ConfigError(
+                f"regions.{box.name} (lat {list(box.lat)}, lon {list(box.lon)}) has no cell of the run's grid "
+                f"(lat {float(lat.min()):g}..{float(lat.max()):g}, lon {float(lon.min()):g}..{float(lon.max()):g})"
+            )
+    return [box for box in boxes if bool(masks[box.name].any())]
 
 
 def with_skill(metrics: Mapping[str, float]) -> dict[str, float]:
@@ -140,7 +112,7 @@ def evaluate_forecast(
     cfg, which = run.cfg, run.which
     if split not in SPLITS:
         raise ConfigError(f"split={split}: must be one of {', '.join(SPLITS)}")
-    boxes = parse_regions(regions)
+    boxes = parse_regions(regions, reserved=REFERENCES)
     if limit_batches is not None and limit_batches < 1:
         raise ConfigError(f"limit_batches={limit_batches} must be >= 1 (or null for the whole split)")
     lead = case_lead(list(cfg.task.lead_hours), case_lead_hours)
@@ -157,7 +129,7 @@ def evaluate_forecast(
     dm = open_data(cfg, batch_size, setup=True)
     loaded = load_run(run, dm)
     masks = {r.name: r.mask(dm.lat, dm.lon) for r in boxes}
-    inside = [r for r in boxes if bool(masks[r.name].any())]
+    inside = regions_on_grid(boxes, masks, dm.lat, dm.lon)
     task = EvaluationModule(
         model=loaded.model,
         lat=dm.lat,

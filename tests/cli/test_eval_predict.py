@@ -206,11 +206,22 @@ def test_predict_zarr_range_by_mlflow_id_and_overwrite(run: Run, tmp_path: Path)
         ("aqnet-eval", [], ["run= is required"]),
         ("aqnet-eval", ["run=20990101T000000000000Z"], ["run=20990101T000000000000Z", "no such", "run id"]),
         ("aqnet-eval", ["run={run}", "checkpoint=other"], ["checkpoint=other", "best, last"]),
+        ("aqnet-eval", ["run={run}", "+regions.arctic={lat:[80,85],lon:[0,10]}"], ["regions.arctic", "no cell"]),
+        ("aqnet-eval", ["run={run}", "+regions.persistence={lat:[30,35],lon:[110,115]}"], ["regions.persistence"]),
         ("aqnet-predict", ["run={run}", "init_time=2030-01-01"], ["init_time=2030-01-01", "outside", RANGE]),
         ("aqnet-predict", ["run={run}", "init_times=2019-01-01:2019-12-31"], ["2019-12-31", "selects no time", RANGE]),
         ("aqnet-predict", ["run={run}", "init_time=2018-01-05", "out=f.csv"], ["out=f.csv", "unsupported suffix"]),
     ],
-    ids=["no-run", "unknown-run", "bad-checkpoint", "init-outside-store", "empty-range", "bad-suffix"],
+    ids=[
+        "no-run",
+        "unknown-run",
+        "bad-checkpoint",
+        "region-off-grid",
+        "region-named-like-a-reference",
+        "init-outside-store",
+        "empty-range",
+        "bad-suffix",
+    ],
 )
 def test_bad_input_is_one_line(run: Run, tool: str, args: list[str], fragments: list[str], tmp_path: Path) -> None:
     result = run.cli(tool, *(a.format(run=run.id) for a in args), cwd=tmp_path)

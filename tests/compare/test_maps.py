@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.resources
-
 import numpy as np
 import pytest
 import xarray as xr
-import yaml
 
 from aqnet.compare import maps
 
@@ -45,7 +42,3 @@ def test_slug_keeps_the_values() -> None:
 def test_default_boxes_are_the_eval_regions() -> None:
     names = [name for name, _, _ in maps.default_boxes()]
     assert names == ["sichuan_basin", "north_china_plain", "yangtze_river_delta", "pearl_river_delta", "fenwei_plain"]
-    from aqnet.inference.evaluate import parse_regions
-
-    text = (importlib.resources.files("aqnet.conf") / "eval.yaml").read_text(encoding="utf-8")
-    assert [r.box for r in parse_regions(yaml.safe_load(text)["regions"])] == maps.default_boxes()
