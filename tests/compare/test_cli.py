@@ -103,8 +103,9 @@ def test_compare_groups_writes_tables_and_figures(store: Path, tmp_path: Path) -
     assert set(comp["better"]) <= {"group", "reference", "equal"}
 
     regions = pd.read_csv(out / "regions.csv")
-    assert set(regions["region"]) == {"domain", "sichuan_basin", "north_china_plain", "largest change"}
-    assert (regions["lead_hours"] == 24).all() and len(regions) == 4 * 6
+    builtin = {"sichuan_basin", "north_china_plain", "yangtze_river_delta", "pearl_river_delta", "fenwei_plain"}
+    assert set(regions["region"]) == {"domain", *builtin, "largest change"}
+    assert (regions["lead_hours"] == 24).all() and len(regions) == 7 * 6
     rounded = (regions["rmse"] - regions["rmse_baseline"]).to_numpy()  # from 6 significant digits
     assert ((regions["diff"] - rounded).abs() <= 1e-5 * regions["rmse"]).all()
     assert "Δ test RMSE by region, lead 24 h: physics_bias=topoflow − physics_bias=none" in text
