@@ -78,15 +78,23 @@ def lowrank_attention(q: Tensor, k: Tensor, v: Tensor, receptor: Tensor, source:
     head), in one fused SDPA call on the augmented q, k and zero-padded v."""
     d, rank = q.shape[-1], receptor.shape[-1]
     scale = d**-0.5
-    pad = -(d + rank) % HEAD_DIM_MULTIPLE
-    shape = (q.shape[0], q.shape[1], q.shape[2], rank)
-    r = (receptor.to(q.dtype) / scale).unsqueeze(1).expand(shape)
-    s = source.to(k.dtype).unsqueeze(1).expand(shape)
-    q_aug = F.pad(torch.cat([q, r], dim=-1), (0, pad))
-    k_aug = F.pad(torch.cat([k, s], dim=-1), (0, pad))
-    v_aug = F.pad(v, (0, rank + pad))
+    width = d + rank + (-(d + rank) % HEAD_DIM_MULTIPLE)
+    q_aug = _augmented(q, (receptor.to(q.dtype) / scale).unsqueeze(1), width)
+    k_aug = _augmented(k, source.to(k.dtype).unsqueeze(1), width)
+    v_aug = _augmented(v, None, width)
     out = F.scaled_dot_product_attention(q_aug, k_aug, v_aug, dropout_p=dropout_p, scale=scale)
     return out[..., :d]
+
+
+def _augmented(x: Tensor, features: Tensor | None, width: int) -> Tensor:
+    """[B, heads, N, width]: x, then ``features`` (broadcast over heads), then zeros; one copy of x (written into
+    the wider buffer, differentiable through the slice assignments)."""
+    d = x.shape[-1]
+    out = x.new_zeros((*x.shape[:-1], width))
+    out[..., :d] = x
+    if features is not None:
+        out[..., d : d + features.shape[-1]] = features
+    return out
 
 
 @torch.no_grad()

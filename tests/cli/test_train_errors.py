@@ -29,6 +29,8 @@ FAST = ["debug=fast", "logger=none"]
         (["embed=wind_scan", "data.inputs=[temp,elevation,pm25]", "task.targets=[pm25]"], "'u', 'v'"),
         (["embed=wind_scan", "embed.region=[0,4]"], "embed.region"),
         (["physics_bias=topoflow", "physics_bias.blocks=[7]"], "physics_bias.blocks"),
+        (["physics_bias=adaptive", "physics_bias.backend=lowrank"], "cannot compute wind=pair_mean"),
+        (["physics_bias=topoflow", "physics_bias.rank=0"], "physics_bias.rank=0"),
     ],
 )
 def test_config_errors(run_cli: Runner, root: Path, overrides: list[str], named: str) -> None:
