@@ -30,7 +30,7 @@ FAST = ["task=exceedance", "model=unet_film", "debug=fast", "logger=none"]
         (["task.decision_threshold=1.2"], "task.decision_threshold"),
         (["task.statistic=weekly"], "task.statistic"),
         (["task.monitor=val/accuracy"], "task.monitor=val/accuracy"),
-        (["task.monitor=val/csi_pm25_gt80_24h"], "did you mean val/csi_pm25_gt75_24h"),
+        (["task.monitor=val/csi_pm25_gt80_24h"], "did you mean val/csi_pm25_gt"),
         (["task.monitor=val/persistence_csi_pm25_gt75_24h"], "task.monitor"),  # references: test only
         (["model.depth=9"], "model.depth"),
     ],
