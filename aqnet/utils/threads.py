@@ -3,8 +3,11 @@
 A process's allocation is ``SLURM_CPUS_PER_TASK`` inside a SLURM job; else ``cluster.cpus_per_task`` when the
 preset sets one (``submitit_local``, or a local run capped by hand), never more than the process's CPU affinity;
 else the CPU affinity. Each data-loader worker gets one CPU and runs one thread (torch, BLAS and OpenMP alike); the
-training process's intra-op threads take the rest, at least one. Without this, torch, OpenMP and BLAS each start one
-thread per core of the node in every process: dozens of threads on the one CPU a job may hold.
+training process's intra-op threads take the rest, at least one. Without this, torch, OpenMP and BLAS each start
+one thread per core of the node in every process: dozens of threads on the one CPU a job may hold.
+
+torch is imported where it is used: a preset's default ``cpus_per_task`` resolves while a config composes, which
+imports no torch.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ import contextlib
 import os
 import warnings
 from dataclasses import dataclass
-
-import torch
 
 COMPUTE_CPUS = 2  # the CPUs a cluster preset gives a job's compute besides its data workers (cluster.cpus_per_task)
 
@@ -59,6 +60,7 @@ def plan_threads(cpus: int, source: str, num_workers: int) -> ThreadPlan:
 
 def apply_thread_plan(preset_cpus: int | None, num_workers: int, announce: bool = True) -> ThreadPlan:
     """Size this process's threads (every rank, before any compute); print the decision when ``announce``."""
+    import torch
     from threadpoolctl import threadpool_limits
 
     plan = plan_threads(*allocated_cpus(preset_cpus), num_workers)
@@ -81,6 +83,7 @@ def apply_thread_plan(preset_cpus: int | None, num_workers: int, announce: bool 
 def init_worker(worker_id: int) -> None:
     """A data-loader worker's ``worker_init_fn``: one thread, then Lightning's worker seeding when it is on
     (``seed_everything(workers=True)``; Lightning adds its own only to loaders that have none)."""
+    import torch
     from lightning.fabric.utilities.seed import pl_worker_init_function
     from threadpoolctl import threadpool_limits
 

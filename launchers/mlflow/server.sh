@@ -43,6 +43,8 @@ database_uri = sqlite:///$state/basic_auth.db
 admin_username = aqnet-${USER:-$(id -un)}
 admin_password = $password
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+# a checked password is trusted for 60 s per worker: hashing it on every request slows a sweep's logging
+auth_cache_ttl_seconds = 60
 EOF
     mv "$credentials.tmp" "$credentials"
     python3 -c 'import secrets; print(secrets.token_urlsafe(32))' >"$state/secret_key"  # the UI's CSRF key
