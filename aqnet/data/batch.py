@@ -64,3 +64,12 @@ def collate_batch(samples: Sequence[dict[str, Any]]) -> Batch:
     first = samples[0]
     stacked = {key: torch.stack([torch.as_tensor(s[key]) for s in samples]) for key in SAMPLE_KEYS}
     return Batch(**stacked, input_names=tuple(first["input_names"]), target_names=tuple(first["target_names"]))
+
+
+class MovesBatches:
+    """LightningModule mixin: a :class:`Batch` moves itself to the device (tensors only; names stay)."""
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if hasattr(batch, "to") and not isinstance(batch, Tensor):
+            return batch.to(device)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)  # type: ignore[misc]

@@ -17,6 +17,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from aqnet.data.batch import MovesBatches
 from aqnet.tasks.exceedance.calibration import LOGIT_RANGE, LogitHistogram, best_threshold, fit_platt
 from aqnet.tasks.exceedance.cases import CaseCounts
 from aqnet.tasks.exceedance.losses import ComboLoss
@@ -33,7 +34,7 @@ def calibrated_probability(logits: Tensor, lead_hours: Tensor, leads: Tensor, pl
     return torch.sigmoid(a[:, :, None, None] * logits.float() + b[:, :, None, None])
 
 
-class ExceedanceModule(L.LightningModule):
+class ExceedanceModule(MovesBatches, L.LightningModule):
     """Args:
     model: ``model(inputs, lead_hours, hour_of_day, day_of_year)`` → logits [B, C, H, W], one per channel.
     channels: (pollutant, threshold) per output channel, thresholds in the pollutant's canonical units.
@@ -87,11 +88,6 @@ class ExceedanceModule(L.LightningModule):
         self.examples: dict[float, dict[str, Tensor]] = {}  # one test case per lead, for the probability maps
 
     # -- batches ---------------------------------------------------------------------------------------------------
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        if hasattr(batch, "to") and not isinstance(batch, Tensor):
-            return batch.to(device)
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
-
     def forward(self, batch: Any) -> Tensor:
         """Logits [B, C, H, W]."""
         return self.model(batch.inputs, batch.lead_hours, batch.hour_of_day, batch.day_of_year)

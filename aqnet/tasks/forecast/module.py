@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from aqnet.data.batch import MovesBatches
 from aqnet.evaluation.cases import TestEvaluation
 from aqnet.evaluation.files import DAILY_FILE
 from aqnet.tasks.forecast.baselines import HourlyClimatology, HourOfDay, Persistence
@@ -34,7 +35,7 @@ def _reorder(x: Tensor, names: Sequence[str], wanted: Sequence[str]) -> Tensor:
     return x[:, [names.index(n) for n in wanted]]
 
 
-class ForecastModule(L.LightningModule):
+class ForecastModule(MovesBatches, L.LightningModule):
     """Trains ``model`` with a latitude-weighted MSE on valid pixels (normalised units) and scores it per target
     variable × lead in physical units, next to persistence and hour-of-day climatology.
 
@@ -110,12 +111,6 @@ class ForecastModule(L.LightningModule):
             )
 
     # -- batches -------------------------------------------------------------------------------------------------
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        # the Batch dataclass knows how to move itself (tensors only; names stay)
-        if hasattr(batch, "to") and not isinstance(batch, Tensor):
-            return batch.to(device)
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
-
     def forward(self, batch: Any) -> Tensor:
         """Normalised predictions [B, V_out, H, W]."""
         return self.model(batch.inputs, batch.lead_hours, batch.hour_of_day, batch.day_of_year)
