@@ -5,6 +5,7 @@ module's earlier ones), and the tests that share the one local SLURM cluster all
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,3 +18,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         path = Path(str(item.path))
         group = "slurm" if SLURM_TESTS in path.parents else path.stem
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    # Runs on the controller. xdist groups by the node id's @suffix; a pytest that ignores the suffix (9.2 with
+    # xdist 3.8) scatters a module's tests and starts the one SLURM cluster on several workers at once: refuse.
+    if node.config.getvalue("dist") == "loadgroup" and ids and not any("@" in node_id for node_id in ids):
+        pytest.exit(
+            "--dist loadgroup has no effect with this pytest/pytest-xdist pair (node ids lack the @group suffix): "
+            "install the versions the dev extra of pyproject.toml allows",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
