@@ -9,6 +9,7 @@ aqnet-compare --mlflow-experiment NAME --by physics_bias --by physics_bias.contr
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 import sys
@@ -234,6 +235,12 @@ def _print(c: report.Comparison, written: list[Path]) -> None:
 
 
 def main() -> int:
+    # An interactive comparison fails fast on an unreachable tracking server instead of retrying for minutes. Set
+    # here, not on import: a process that imports aqnet.compare (a test, a notebook) and then launches training jobs
+    # would hand them zero retries, and they would die on the first restart of the server.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     return run_cli(_main)
 
 

@@ -7,7 +7,6 @@ Everything user-caused (no store, no runs, an unknown key or metric) is an :clas
 from __future__ import annotations
 
 import difflib
-import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,12 +21,6 @@ from aqnet.variables import LEAD_HOURS, POLLUTANTS
 
 FINISHED = "FINISHED"
 EVALUATION = "evaluation"
-
-# fail fast on an unreachable tracking server instead of retrying for minutes
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
 
 @dataclass
 class LoadedRuns:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -255,3 +256,12 @@ def test_bad_flags_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(compare(tmp_path, tmp_path), "--by")
     both = compare(tmp_path, tmp_path, "--by", "x", "--sweep", "a", "--mlflow-experiment", "b")
     assert_one_line_error(both, "not allowed with")
+
+
+def test_importing_the_comparison_leaves_the_retry_policy_alone() -> None:
+    """Only the aqnet-compare command fails fast on a dead tracking server: a process that imports aqnet.compare and
+    then launches training must hand its jobs MLflow's retries, or they die on the first restart of the server."""
+    code = "import os, aqnet.compare.cli, aqnet.compare.runs, aqnet.compare.maps; print(sorted(os.environ))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP")}
+    printed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in printed.stdout, printed.stdout

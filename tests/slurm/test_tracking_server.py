@@ -95,10 +95,6 @@ def test_off_loopback_the_server_authenticates_unless_insecure(tmp_path: Path) -
 
 
 @pytest.mark.timeout(900)
-# Deselected by default with the soak (run: pytest -m soak tests/slurm/test_tracking_server.py): on 2026-12-02 one
-# full-suite run saw a job exhaust MLflow's retries across the restart (runs/get: max retries exceeded); until that
-# is understood it is not a gate of the default suite.
-@pytest.mark.soak
 def test_server_restart_mid_sweep_loses_nothing(
     slurm_cluster: SlurmCluster, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
