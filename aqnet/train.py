@@ -7,6 +7,7 @@ The config arrives composed, with a fine-tune checkpoint's architecture adopted 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import lightning as L
@@ -25,6 +26,7 @@ FINISHED = "finished.json"  # written last: the run completed (its test metrics)
 
 
 def train(cfg: DictConfig, finetune: FinetuneSource | None = None) -> dict[str, float]:
+    started = time.monotonic()
     quiet_console()
     apply_thread_plan(cfg.cluster.cpus_per_task, cfg.data.num_workers, announce=rank_zero_only.rank == 0)
     hydra_cfg = HydraConfig.get()
@@ -63,4 +65,6 @@ def train(cfg: DictConfig, finetune: FinetuneSource | None = None) -> dict[str, 
     builders.report(cfg, run_dir, metrics, checkpoints, logger, task, module, datamodule)
     if rank_zero_only.rank == 0:
         (run_dir / FINISHED).write_text(json.dumps(metrics))
+        minutes, seconds = divmod(round(time.monotonic() - started), 60)
+        print(f"run took {minutes} min {seconds:02d} s (data, training, test and report)", flush=True)
     return metrics

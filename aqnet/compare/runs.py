@@ -22,6 +22,7 @@ from aqnet.variables import LEAD_HOURS, POLLUTANTS
 FINISHED = "FINISHED"
 EVALUATION = "evaluation"
 
+
 @dataclass
 class LoadedRuns:
     """Finished runs (one row each: run_id, seed, group, one column per --by key, every metric by its name) and

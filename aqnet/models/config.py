@@ -52,7 +52,7 @@ class BackboneConfig:
     patch_size: int = 2
     # what the head's output is added to: field (nothing, as ClimaX) | change (the init state) | anomaly (the
     # hour-of-day climatology) | damped (damped anomaly persistence: the strongest simple forecast)
-    predict: str = "anomaly"
+    predict: str = "damped"
 
     def __post_init__(self) -> None:
         one_of("backbone", "predict", self.predict, PREDICT_MODES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def test_a_run_leaves_its_directory_and_mlflow_record(shared_root: Path) -> None
     assert "step 6/6 epoch 0 loss" in result.stdout and "validation at step 3: val/loss" in result.stdout
     assert "\r" not in result.stdout
     assert f"sqlite:///{shared_root / 'mlflow.db'}" in result.stdout
+    assert re.search(r"^run took \d+ min \d\d s \(data, training, test and report\)$", result.stdout, re.M)
 
     (run,) = runs(shared_root)
     run_dir = Path(run.data.tags["run_dir"])

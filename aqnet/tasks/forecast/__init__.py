@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from aqnet.finetune.phases import PhasePlan
     from aqnet.tasks.forecast.module import ForecastModule
 
+
 @dataclass
 class Forecast(Task):
     """Forecast ``targets`` at every lead of ``lead_hours`` (hours after the init time)."""
