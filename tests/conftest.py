@@ -29,3 +29,15 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
             "install the versions the dev extra of pyproject.toml allows",
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
+
+
+@pytest.fixture(autouse=True)
+def _grad_mode_is_left_as_found() -> Any:
+    # Tests of one module share a worker process with many others: one that leaves autograd switched off breaks
+    # every later backward() on that worker with "does not require grad", far from the cause. Name the culprit.
+    import torch
+
+    yield
+    if not torch.is_grad_enabled():
+        torch.set_grad_enabled(True)
+        pytest.fail("this test left torch's grad mode disabled (a no_grad/inference_mode that was never exited)")

@@ -100,9 +100,15 @@ class Forecaster(nn.Module):
         if predict not in PREDICT_MODES:
             raise ModelConfigError(f"backbone.predict={predict!r} must be one of {PREDICT_MODES}")
         if predict == "anomaly" and climatology is None:
-            raise ModelConfigError("backbone.predict=anomaly needs the training years' climatology of the targets")
+            raise ModelConfigError(
+                "backbone.predict=anomaly needs the training years' climatology of the targets, which this task "
+                "does not supply: set backbone.predict=field"
+            )
         if predict == "damped" and damping is None:
-            raise ModelConfigError("backbone.predict=damped needs the targets' damped persistence (climatology, φ)")
+            raise ModelConfigError(
+                "backbone.predict=damped needs the targets' damped persistence (climatology, φ), which this task "
+                "does not supply: set backbone.predict=field (or anomaly, given a climatology)"
+            )
         if not field_outputs and predict != "field":
             raise ModelConfigError(
                 f"backbone.predict={predict!r} adds a field prior; outputs that are not fields need field"

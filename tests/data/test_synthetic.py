@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 from aqnet.data.synthetic import SIZES, generate_benchmark, write_benchmark, writer
@@ -243,3 +244,5 @@ def test_a_failed_stream_leaves_nothing_behind(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(OSError, match="disk full"):
         write_benchmark(out, short, years=(2013,), block_frames=4)
     assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    # the abandoned simulation held no inference mode across its yield: the caller can still train
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()

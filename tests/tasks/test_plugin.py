@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 import aqnet
-from tests.cli.conftest import script
+from tests.cli.conftest import assert_one_line_error, script
 from tests.data.store_factory import make_store
 
 pytestmark = pytest.mark.integration
@@ -152,6 +152,10 @@ def test_a_toy_task_in_one_folder_and_one_yaml_trains_tracks_and_compares(toy_ta
         "scheduler.warmup_steps=1",
         "task.tolerance_k=0.5",
     ]
+    # the default head adds to damped persistence, which the toy does not fit: one line says so and what to set
+    refused = _run(root, *train, "seed=0")
+    assert_one_line_error(refused, "backbone.predict=damped", "set backbone.predict=field")
+    train.append("backbone.predict=field")
     for seed in ("0", "1"):
         result = _run(root, *train, f"seed={seed}")
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -71,6 +71,17 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def _isolated(blocks: Iterator[Block]) -> Iterator[Block]:
+    """Advance ``blocks`` in inference mode on one thread, handing each block over with the caller's own settings:
+    a mode held across a ``yield`` would leak into the consumer (and stay on when it abandons the stream)."""
+    while True:
+        with torch.inference_mode(), _single_thread():
+            block = next(blocks, None)
+        if block is None:
+            return
+        yield block
+
+
 def _year_rngs(seed: int, years: tuple[int, ...], stream: int) -> list[np.random.Generator]:
     """One independent stream per (seed, year): a year's weather never depends on which other years run."""
     return [np.random.default_rng([seed, year, stream]) for year in years]
@@ -97,8 +108,8 @@ def simulate_blocks(
         batch = years[first : first + YEARS_PER_BATCH]
         weather = Meteorology(grid, _year_rngs(seed, batch, 1), dtype)
         for window, start_day in enumerate(size.window_starts):
-            yield from _simulate_window(grid, size, emissions, weather, blocking, first, len(batch), window,
-                                        start_day, block_frames, years, dtype)  # fmt: skip
+            yield from _isolated(_simulate_window(grid, size, emissions, weather, blocking, first, len(batch),
+                                                  window, start_day, block_frames, years, dtype))  # fmt: skip
 
 
 def _simulate_window(
@@ -132,29 +143,28 @@ def _simulate_window(
     first_minute = -size.spinup_days * 24 * 60  # relative to the window's start
     n_steps = ((n_out - 1) * out_min - first_minute) // step_min  # the last step ends at the last output
     block = new_block(0)
-    with torch.inference_mode(), _single_thread():
-        for step in range(n_steps + 1):
-            minute = first_minute + step * step_min
-            if minute >= 0 and minute % out_min == 0:
-                index = minute // out_min
-                _record(block.fields, index + offset - block.start, weather, (window_minute + minute) / 60.0, conc)
-                if index + offset - block.start + 1 == block.n_frames:
-                    _check_finite(block, years)
-                    yield block
-                    if index + 1 < n_out:
-                        block = new_block(index + 1)
-            if step == n_steps:
-                break
-            hours_mid = (window_minute + minute + step_min / 2) / 60.0
-            met = weather.at(hours_mid)
-            speed = torch.sqrt(met.u**2 + met.v**2)
-            source = emissions.rate(hours_mid, winter_weight(hours_mid), speed)
-            conc = conc + source * (dt / met.mixing_height[:, None])
-            winds = FaceWinds.from_centres(met.u, met.v)
-            winds = winds.scaled(*blocking.transmission(winds, met.brunt_vaisala, met.mixing_height))
-            conc, _ = advect(conc, winds, dt, metrics, background)
-            conc = diffuse(conc, DIFFUSIVITY, dt, metrics)
-            conc = chemistry_step(conc, met, dt)
+    for step in range(n_steps + 1):
+        minute = first_minute + step * step_min
+        if minute >= 0 and minute % out_min == 0:
+            index = minute // out_min
+            _record(block.fields, index + offset - block.start, weather, (window_minute + minute) / 60.0, conc)
+            if index + offset - block.start + 1 == block.n_frames:
+                _check_finite(block, years)
+                yield block
+                if index + 1 < n_out:
+                    block = new_block(index + 1)
+        if step == n_steps:
+            break
+        hours_mid = (window_minute + minute + step_min / 2) / 60.0
+        met = weather.at(hours_mid)
+        speed = torch.sqrt(met.u**2 + met.v**2)
+        source = emissions.rate(hours_mid, winter_weight(hours_mid), speed)
+        conc = conc + source * (dt / met.mixing_height[:, None])
+        winds = FaceWinds.from_centres(met.u, met.v)
+        winds = winds.scaled(*blocking.transmission(winds, met.brunt_vaisala, met.mixing_height))
+        conc, _ = advect(conc, winds, dt, metrics, background)
+        conc = diffuse(conc, DIFFUSIVITY, dt, metrics)
+        conc = chemistry_step(conc, met, dt)
 
 
 def _record(out: dict[str, np.ndarray], index: int, weather: Meteorology, hours: float, conc: torch.Tensor) -> None:
