@@ -26,6 +26,19 @@ STYLE = {
 }
 
 
+def _row(panels: int, width: float, height: float) -> tuple[plt.Figure, Sequence[plt.Axes]]:
+    """A figure of ``panels`` axes side by side, each ``width`` × ``height`` inches."""
+    fig, axes = plt.subplots(1, panels, figsize=(width * panels, height), squeeze=False, constrained_layout=True)
+    return fig, axes[0]
+
+
+def _by_lead(
+    metrics: Mapping[str, float], split: str, score: str, channel: str, leads: Sequence[float], source: str
+) -> np.ndarray:
+    """One score of one source at every lead (NaN where the run did not log it)."""
+    return np.asarray([metrics.get(metric_name(split, score, channel, h, source), np.nan) for h in leads])
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -36,8 +49,8 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 def plot_reliability(
     reliability: Mapping[str, Tensor], channels: Sequence[str], leads: Sequence[float], path: Path
 ) -> Path:
-    fig, axes = plt.subplots(1, len(channels), figsize=(4.2 * len(channels), 4), squeeze=False, constrained_layout=True)
-    for c, (ax, channel) in enumerate(zip(axes[0], channels, strict=True)):
+    fig, axes = _row(len(channels), 4.2, 4)
+    for c, (ax, channel) in enumerate(zip(axes, channels, strict=True)):
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
         for j, lead in enumerate(leads):
             w = reliability["weight"][c, j].numpy()
@@ -64,22 +77,19 @@ def plot_performance(
     path: Path,
     split: str = "test",
 ) -> Path:
-    fig, axes = plt.subplots(
-        1, len(channels), figsize=(4.4 * len(channels), 4.2), squeeze=False, constrained_layout=True
-    )
+    fig, axes = _row(len(channels), 4.4, 4.2)
     sr, pod = np.meshgrid(np.linspace(0.01, 1, 200), np.linspace(0.01, 1, 200))
     csi = 1 / (1 / sr + 1 / pod - 1)
-    for ax, channel in zip(axes[0], channels, strict=True):
+    for ax, channel in zip(axes, channels, strict=True):
         lines = ax.contour(sr, pod, csi, levels=np.arange(0.1, 1, 0.1), colors="grey", linewidths=0.5)
         ax.clabel(lines, fmt="%.1f", fontsize=6)
         for bias in (0.5, 1, 2):
             ax.plot([0, 1], [0, bias], color="k", lw=0.4, ls="--")
         for source in sources:
-            far = [metrics.get(metric_name(split, "far", channel, h, source), np.nan) for h in leads]
-            hit = [metrics.get(metric_name(split, "pod", channel, h, source), np.nan) for h in leads]
-            style = STYLE.get(source, {})
-            ax.plot(1 - np.asarray(far), hit, label=source, **style)
-            for x, y, h in zip(1 - np.asarray(far), hit, leads, strict=True):
+            success = 1 - _by_lead(metrics, split, "far", channel, leads, source)
+            hit = _by_lead(metrics, split, "pod", channel, leads, source)
+            ax.plot(success, hit, label=source, **STYLE.get(source, {}))
+            for x, y, h in zip(success, hit, leads, strict=True):
                 if np.isfinite(x) and np.isfinite(y):
                     ax.annotate(f"{h:g}", (x, y), fontsize=6)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="success ratio (1 − FAR)", ylabel="POD", title=channel)
@@ -96,13 +106,11 @@ def plot_csi_by_lead(
     path: Path,
     split: str = "test",
 ) -> Path:
-    fig, axes = plt.subplots(
-        1, len(channels), figsize=(4.2 * len(channels), 3.4), squeeze=False, constrained_layout=True
-    )
-    for ax, channel in zip(axes[0], channels, strict=True):
+    fig, axes = _row(len(channels), 4.2, 3.4)
+    for ax, channel in zip(axes, channels, strict=True):
         for source in sources:
-            values = [metrics.get(metric_name(split, "csi", channel, h, source), np.nan) for h in leads]
-            ax.plot(leads, values, label=source, **STYLE.get(source, {}))
+            csi = _by_lead(metrics, split, "csi", channel, leads, source)
+            ax.plot(leads, csi, label=source, **STYLE.get(source, {}))
         ax.set(xlabel="lead (h)", ylabel="CSI", title=channel, xticks=list(leads))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -114,9 +122,9 @@ def plot_probability_maps(
     examples: Mapping[float, Mapping[str, Tensor]], channel: str, lat: np.ndarray, lon: np.ndarray, path: Path
 ) -> Path:
     leads = sorted(examples)
-    fig, axes = plt.subplots(1, len(leads), figsize=(4 * len(leads), 3.6), squeeze=False, constrained_layout=True)
+    fig, axes = _row(len(leads), 4, 3.6)
     image = None
-    for ax, lead in zip(axes[0], leads, strict=True):
+    for ax, lead in zip(axes, leads, strict=True):
         case = examples[lead]
         valid = case["valid"][0].numpy()
         prob = np.where(valid, case["prob"][0].numpy(), np.nan)
@@ -130,7 +138,7 @@ def plot_probability_maps(
         ax.set(title=f"P({channel}) init {when} +{lead:g} h", xlabel="lon", ylabel="lat")
         ax.title.set_fontsize(7)
     if image is not None:
-        fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="probability")
+        fig.colorbar(image, ax=list(axes), shrink=0.8, label="probability")
     fig.suptitle("probability (colour), observed exceedance (cyan), terrain (green)", fontsize=9)
     return _save(fig, path)
 
