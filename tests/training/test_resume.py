@@ -23,6 +23,21 @@ pytestmark = pytest.mark.integration
 RUN = ["debug=fast", "trainer.max_steps=24", "trainer.val_check_interval=8", "trainer.log_every_n_steps=1"]
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_store(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def reference(store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
+    """Test metrics of the same run, uninterrupted (shared by both interruption points)."""
+    root = tmp_path_factory.mktemp("reference")
+    result = aqnet_train(root, *RUN, f"data.path={store}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run_dir,) = (root / "runs").iterdir()
+    return json.loads((run_dir / "finished.json").read_text())
+
+
 def _interrupt_at(root: Path, store: Path, step: int, submit_time: str) -> None:
     """Start the run, SIGTERM it after ``step`` steps (and that step's validation, if any), wait for its
     checkpoint, then kill it as SLURM would."""
@@ -52,12 +67,9 @@ def _interrupt_at(root: Path, store: Path, step: int, submit_time: str) -> None:
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("interrupt", [8, 11], ids=["right-after-a-validation", "mid-interval"])
-def test_resumed_run_matches_an_uninterrupted_one(tmp_path: Path, interrupt: int) -> None:
-    store = tiny_store(tmp_path)
-    reference = aqnet_train(tmp_path / "a", *RUN, f"data.path={store}")
-    assert reference.returncode == 0, reference.stderr[-2000:]
-    (ref_dir,) = (tmp_path / "a" / "runs").iterdir()
-
+def test_resumed_run_matches_an_uninterrupted_one(
+    tmp_path: Path, store: Path, reference: dict[str, float], interrupt: int
+) -> None:
     submit_time = "20260101T000000000000Z"
     _interrupt_at(tmp_path / "b", store, interrupt, submit_time)
     resumed = aqnet_train(tmp_path / "b", *RUN, f"data.path={store}", env={"AQNET_SUBMIT_TIME": submit_time})
@@ -65,9 +77,8 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path: Path, interrupt: int
     assert f"resuming run {submit_time} from" in resumed.stdout
     run_dir = tmp_path / "b" / "runs" / submit_time
 
-    expected = json.loads((ref_dir / "finished.json").read_text())
     got = json.loads((run_dir / "finished.json").read_text())
-    assert got == expected  # the same weights at the end give the same test metrics, to the last bit
+    assert got == reference  # the same weights at the end give the same test metrics, to the last bit
 
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'b' / 'mlflow.db'}")
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])  # one run, continued
