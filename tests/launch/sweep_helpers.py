@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -34,6 +35,14 @@ def aqnet_train(root: Path, *args: str, env: dict[str, str] | None = None, timeo
     return subprocess.run(
         [script("aqnet-train"), *args], cwd=root, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def uninterrupted_metrics(root: Path, *args: str) -> dict[str, float]:
+    """The final metrics (finished.json) of one uninterrupted in-process run: the reference a resumed run must match."""
+    result = aqnet_train(root, *args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run_dir,) = (root / "runs").iterdir()
+    return json.loads((run_dir / "finished.json").read_text())
 
 
 def sweep_runs(uri: str, experiment: str) -> tuple[mlflow.entities.Run, list[mlflow.entities.Run]]:

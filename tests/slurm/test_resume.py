@@ -13,7 +13,7 @@ import mlflow
 import pytest
 
 from tests.cli.conftest import script
-from tests.launch.sweep_helpers import aqnet_train, tiny_store
+from tests.launch.sweep_helpers import tiny_store, uninterrupted_metrics
 from tests.slurm.conftest import SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
@@ -28,11 +28,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def reference(store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
     """Test metrics of the same run, uninterrupted (in-process: the result does not depend on the launcher)."""
-    root = tmp_path_factory.mktemp("reference")
-    result = aqnet_train(root, *RUN, f"data.path={store}", "logger=none")
-    assert result.returncode == 0, result.stderr[-2000:]
-    (run_dir,) = (root / "runs").iterdir()
-    return json.loads((run_dir / "finished.json").read_text())
+    return uninterrupted_metrics(tmp_path_factory.mktemp("reference"), *RUN, f"data.path={store}", "logger=none")
 
 
 def _job_log(root: Path) -> Path | None:

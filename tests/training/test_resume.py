@@ -17,7 +17,7 @@ import mlflow
 import pytest
 
 from tests.cli.conftest import script
-from tests.launch.sweep_helpers import aqnet_train, tiny_store
+from tests.launch.sweep_helpers import aqnet_train, tiny_store, uninterrupted_metrics
 
 pytestmark = pytest.mark.integration
 RUN = ["debug=fast", "trainer.max_steps=24", "trainer.val_check_interval=8", "trainer.log_every_n_steps=1"]
@@ -31,11 +31,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def reference(store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
     """Test metrics of the same run, uninterrupted (shared by both interruption points)."""
-    root = tmp_path_factory.mktemp("reference")
-    result = aqnet_train(root, *RUN, f"data.path={store}")
-    assert result.returncode == 0, result.stderr[-2000:]
-    (run_dir,) = (root / "runs").iterdir()
-    return json.loads((run_dir / "finished.json").read_text())
+    return uninterrupted_metrics(tmp_path_factory.mktemp("reference"), *RUN, f"data.path={store}")
 
 
 def _interrupt_at(root: Path, store: Path, step: int, submit_time: str) -> None:
