@@ -69,6 +69,9 @@ SlurmdPort=${SLURMD_PORT}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# A requeued job may start again only once its credential has expired (default 120 s): 30 s keeps
+# preemption tests from idling.
+AuthInfo=cred_expire=30
 CredType=cred/munge
 MpiDefault=none
 MailProg=/bin/true
