@@ -192,12 +192,14 @@ class Forecaster(nn.Module):
         return init_parameters(self, self.seed, self.fixed_initial_values())
 
     # ------------------------------------------------------------------------------------- forward parts
-    def aggregate_variables(self, tokens: Tensor) -> Tensor:
-        """[B, V, L, D] -> [B, L, D]: one learned query attends over the V variable tokens of each patch."""
+    def aggregate_variables(self, tokens: Tensor, visible: Tensor | None = None) -> Tensor:
+        """[B, V, L, D] -> [B, L, D]: one learned query attends over the V variable tokens of each patch (only the
+        ``visible`` ones, [B, V, L], when given)."""
         b, v, length, d = tokens.shape
         per_patch = tokens.permute(0, 2, 1, 3).reshape(b * length, v, d)
         query = self.var_query.expand(b * length, -1, -1)
-        return self.var_agg(query, per_patch).view(b, length, d)
+        seen = None if visible is None else visible.permute(0, 2, 1).reshape(b * length, v)
+        return self.var_agg(query, per_patch, seen).view(b, length, d)
 
     def patch_means(self, inputs: Tensor, name: str) -> Tensor:
         """Patch-mean of the raw (physical-unit) input ``name``: [B, V_in, H, W] -> [B, L], tokens row-major.
@@ -216,12 +218,32 @@ class Forecaster(nn.Module):
 
     def encode(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
         """Physical inputs [B, V_in, H, W] -> normed token features [B, L, D]."""
+        return self.norm(self.encode_layers(inputs, lead_hours, hour_of_day, day_of_year)[-1])
+
+    def encode_layers(
+        self,
+        inputs: Tensor,
+        lead_hours: Tensor,
+        hour_of_day: Tensor,
+        day_of_year: Tensor,
+        visible: Tensor | None = None,
+        every_layer: bool = False,
+    ) -> list[Tensor]:
+        """The encoder's token features [B, L, D] in row-major token order, before the final norm: the last
+        block's output, or (``every_layer``) the embedded tokens and every block's output.
+
+        ``visible`` [B, V_in, L] (masked pretraining) hides variable-patch tokens from the variable aggregation; a
+        patch with nothing visible enters as its position and time embedding alone, so every patch keeps its place
+        (physics biases and wind scanning work on the full grid) without revealing what was hidden.
+        """
         self._check_inputs(inputs)
+        if visible is not None:
+            self._check_raw_reads_visible(visible)
         x = self.normaliser.normalise(inputs, self.input_names)
         tokens = self.token_embeds(x, self.input_names)  # [B, V, L, D]
         var_ids = torch.tensor(self.token_embeds.indices(self.input_names), device=tokens.device)
         tokens = tokens + self.var_embed[:, var_ids].unsqueeze(2)
-        x = self.aggregate_variables(tokens) + self.pos_embed
+        x = self.aggregate_variables(tokens, visible) + self.pos_embed
         lead = lead_hours.to(x.dtype).reshape(-1, 1) / 100.0  # ClimaX scales lead hours by 1/100
         x = x + self.lead_time_embed(lead).unsqueeze(1)
         x = x + self.time_embed(time_features(hour_of_day, day_of_year).to(x.dtype)).unsqueeze(1)
@@ -232,15 +254,19 @@ class Forecaster(nn.Module):
         if self.wind_scan is not None:  # tokens and their fields travel together into scan order, and back
             order = self.wind_scan.order(self.patch_means(inputs, "u"), self.patch_means(inputs, "v"))
             x, fields = self.wind_scan.permute(x, order, fields)
+        layers = [x] if every_layer else []
         for i, block in enumerate(self.blocks):
             bias = self.physics_bias if fields is not None and i in self.bias_blocks else None
             if self.checkpoint_blocks and torch.is_grad_enabled():
                 x = checkpoint(block, x, bias, fields, use_reentrant=False)
             else:
                 x = block(x, bias, fields)
+            if every_layer and i < len(self.blocks) - 1:
+                layers.append(x)
+        layers.append(x)
         if order is not None:
-            x = self.wind_scan.unpermute(x, order)
-        return self.norm(x)
+            layers = [self.wind_scan.unpermute(layer, order) for layer in layers]
+        return layers
 
     def forward(self, inputs: Tensor, lead_hours: Tensor, hour_of_day: Tensor, day_of_year: Tensor) -> Tensor:
         """inputs in PHYSICAL units [B, V_in, H, W] -> predictions in NORMALISED units [B, V_out, H, W]."""
@@ -296,6 +322,20 @@ class Forecaster(nn.Module):
             return self._input_index[name]
         except KeyError:
             raise KeyError(f"{name!r} is not an input variable; inputs: {list(self.input_names)}") from None
+
+    def raw_reads(self) -> tuple[str, ...]:
+        """Inputs read in physical units beside the tokens: the wind that orders a scan, the bias's fields."""
+        scan = ("u", "v") if self.wind_scan is not None else ()
+        bias = tuple(self.physics_bias.needed_inputs) if self.physics_bias is not None else ()
+        return tuple(dict.fromkeys(scan + bias))
+
+    def _check_raw_reads_visible(self, visible: Tensor) -> None:
+        # A hidden wind would still order the scan or shape the bias: hidden information would leak.
+        hidden = [n for n in self.raw_reads() if not bool(visible[:, self.input_index(n)].all())]
+        if hidden:
+            raise ModelConfigError(
+                f"the mask hides {hidden}, which wind scanning or the physics bias read: keep them visible"
+            )
 
     def _check_inputs(self, inputs: Tensor) -> None:
         expected = (len(self.input_names), *self.img_size)

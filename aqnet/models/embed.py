@@ -130,15 +130,24 @@ class VariableAggregation(nn.Module):
         self.out_proj = nn.Linear(embed_dim, embed_dim)
         nn.init.xavier_uniform_(self.in_proj_weight)  # as nn.MultiheadAttention; init.py reseeds it
 
-    def forward(self, query: Tensor, tokens: Tensor) -> Tensor:
-        """query [N, Q, D], tokens [N, V, D] -> [N, Q, D] (key = value = tokens)."""
+    def forward(self, query: Tensor, tokens: Tensor, visible: Tensor | None = None) -> Tensor:
+        """query [N, Q, D], tokens [N, V, D] -> [N, Q, D] (key = value = tokens).
+
+        ``visible`` [N, V] (masked pretraining): only visible tokens are attended to; a row with none visible
+        gives zeros (it carries no content; the encoder still knows its position).
+        """
         w_q, w_k, w_v = self.in_proj_weight.chunk(3)
         b_q, b_k, b_v = self.in_proj_bias.chunk(3)
         q = self._heads(F.linear(query, w_q, b_q))
         k = self._heads(F.linear(tokens, w_k, b_k))
         v = self._heads(F.linear(tokens, w_v, b_v))
-        out = F.scaled_dot_product_attention(q, k, v)  # [N, heads, Q, d]
-        return self.out_proj(out.transpose(1, 2).flatten(2))
+        if visible is None:
+            out = F.scaled_dot_product_attention(q, k, v)  # [N, heads, Q, d]
+            return self.out_proj(out.transpose(1, 2).flatten(2))
+        empty = ~visible.any(dim=1)  # attend to all there (no NaN), then drop the result
+        allowed = (visible | empty[:, None])[:, None, None, :]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        return self.out_proj(out.transpose(1, 2).flatten(2)).masked_fill(empty[:, None, None], 0.0)
 
     def _heads(self, x: Tensor) -> Tensor:
         n, s, _ = x.shape
