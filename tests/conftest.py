@@ -4,6 +4,7 @@ module's earlier ones), and the tests that share the one local SLURM cluster all
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +45,15 @@ def _grad_mode_is_left_as_found() -> Any:
     if not torch.is_grad_enabled():
         torch.set_grad_enabled(True)
         pytest.fail("this test left torch's grad mode disabled (a no_grad/inference_mode that was never exited)")
+
+
+@pytest.fixture(scope="session")
+def tiny_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in tiny benchmark, generated once per session and read (never written) by every test that trains
+    on it. Under xdist all workers share it: their base temp dirs sit in one folder of this session, and the
+    generator's own lock lets one worker build it while the others wait."""
+    from aqnet.data.synthetic import write_benchmark
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return write_benchmark(shared / "benchmark_tiny_seed0.zarr", size="tiny")

@@ -17,7 +17,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from tests.cli.conftest import assert_one_line_error, script
-from tests.launch.sweep_helpers import aqnet_train, tiny_store
+from tests.launch.sweep_helpers import aqnet_train
 
 pytestmark = pytest.mark.integration
 
@@ -45,9 +45,9 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+def run(tmp_path_factory: pytest.TempPathFactory, tiny_benchmark: Path) -> Run:
     root = tmp_path_factory.mktemp("root")
-    store = tiny_store(tmp_path_factory.mktemp("data"))
+    store = tiny_benchmark
     result = aqnet_train(root, "debug=fast", "trainer.max_steps=4", f"data.path={store}", *ARCHITECTURE)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     (run_dir,) = (root / "runs").iterdir()

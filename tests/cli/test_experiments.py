@@ -23,9 +23,11 @@ def run_study(script: Path, root: Path, cwd: Path, *args: str) -> subprocess.Com
     return subprocess.run([str(script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
-def test_elevation_ablation_runs_every_arm_and_compares_them_with_the_plain_model(tmp_path: Path) -> None:
+def test_elevation_ablation_runs_every_arm_and_compares_them_with_the_plain_model(
+    tmp_path: Path, tiny_benchmark: Path
+) -> None:
     script, root = REPO / "experiments" / "elevation_ablation" / "run.sh", tmp_path / "root"
-    result = run_study(script, root, tmp_path, *SMOKE)
+    result = run_study(script, root, tmp_path, *SMOKE, f"data.path={tiny_benchmark}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     out = root / "comparison"
@@ -43,6 +45,6 @@ def test_elevation_ablation_runs_every_arm_and_compares_them_with_the_plain_mode
     assert set(pd.read_csv(out / "regions.csv")["region"]) >= {"sichuan_basin", "domain"}
 
     store = (root / "mlflow.db").read_bytes()
-    again = run_study(script, root, tmp_path, *SMOKE)
+    again = run_study(script, root, tmp_path, *SMOKE, f"data.path={tiny_benchmark}")
     assert_one_line_error(again, "mlflow.db exists", "AQNET_ROOT")
     assert (root / "mlflow.db").read_bytes() == store  # nothing ran, nothing was overwritten

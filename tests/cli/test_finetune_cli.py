@@ -9,17 +9,17 @@ import pytest
 import torch
 
 from tests.cli.conftest import assert_one_line_error
-from tests.launch.sweep_helpers import aqnet_train, tiny_store
+from tests.launch.sweep_helpers import aqnet_train
 
 pytestmark = pytest.mark.integration
 FAST = ["debug=fast", "trainer.max_steps=4"]
 
 
 @pytest.fixture(scope="module")
-def wind_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+def wind_run(tmp_path_factory: pytest.TempPathFactory, tiny_benchmark: Path) -> tuple[Path, Path, Path]:
     """(root, store, run dir) of a finished wind-scanning run."""
     root = tmp_path_factory.mktemp("root")
-    store = tiny_store(tmp_path_factory.mktemp("data"))
+    store = tiny_benchmark
     result = aqnet_train(root, "embed=wind_scan", f"data.path={store}", "logger.experiment_name=wind", *FAST)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     (run_dir,) = (root / "runs").iterdir()

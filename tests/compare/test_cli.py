@@ -37,10 +37,10 @@ def run(name: str, *args: str, root: Path, cwd: Path, timeout: float = 300) -> s
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def store(tmp_path_factory: pytest.TempPathFactory, tiny_benchmark: Path) -> Path:
     """An output root holding a 2 × 2 sweep (physics_bias × seed) of finished debug runs."""
     root = tmp_path_factory.mktemp("cmp-root")
-    result = run("aqnet-train", *SWEEP, root=root, cwd=root, timeout=600)
+    result = run("aqnet-train", *SWEEP, f"data.path={tiny_benchmark}", root=root, cwd=root, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return root
 

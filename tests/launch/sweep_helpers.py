@@ -1,4 +1,5 @@
-"""Shared by the sweep tests: a prebuilt tiny store, short-job overrides, and what a sweep left in MLflow."""
+"""Shared by the sweep tests: short-job overrides, an aqnet-train subprocess, and what a sweep left in MLflow (the
+prebuilt tiny store is the session fixture ``tiny_benchmark`` of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,6 @@ SHORT_JOB = [
     "trainer.limit_val_batches=1",
     "trainer.limit_test_batches=1",
 ]
-
-
-def tiny_store(directory: Path) -> Path:
-    """The tiny benchmark, generated once per test module (seconds), so jobs do not race to build it."""
-    path = directory / "tiny.zarr"
-    if not path.exists():
-        subprocess.run([script("aqnet-data"), "synth", "--size", "tiny", "--out", str(path)], check=True, timeout=300)
-    return path
 
 
 def aqnet_train(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600):

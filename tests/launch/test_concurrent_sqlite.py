@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.launch.sweep_helpers import SHORT_JOB, aqnet_train, assert_complete, sweep_runs, tiny_store
+from tests.launch.sweep_helpers import SHORT_JOB, aqnet_train, assert_complete, sweep_runs
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.timeout(600)
-def test_six_concurrent_jobs_into_one_sqlite_store(tmp_path: Path) -> None:
-    store, root = tiny_store(tmp_path), tmp_path / "root"
+def test_six_concurrent_jobs_into_one_sqlite_store(tmp_path: Path, tiny_benchmark: Path) -> None:
+    store, root = tiny_benchmark, tmp_path / "root"
     result = aqnet_train(
         root,
         "-m",

@@ -7,14 +7,14 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.launch.sweep_helpers import SHORT_JOB, aqnet_train, tiny_store
+from tests.launch.sweep_helpers import SHORT_JOB, aqnet_train
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.timeout(600)
-def test_rerunning_a_sweep_skips_finished_jobs_and_resumes_the_rest(tmp_path: Path) -> None:
-    store, root = tiny_store(tmp_path), tmp_path / "root"
+def test_rerunning_a_sweep_skips_finished_jobs_and_resumes_the_rest(tmp_path: Path, tiny_benchmark: Path) -> None:
+    store, root = tiny_benchmark, tmp_path / "root"
     sweep = ["-m", "seed=0,1", f"data.path={store}", "logger.experiment_name=rerun", *SHORT_JOB]
     first = aqnet_train(root, *sweep)
     assert first.returncode == 0, first.stderr[-2000:]

@@ -13,7 +13,7 @@ import mlflow
 import pytest
 
 from tests.cli.conftest import script
-from tests.launch.sweep_helpers import tiny_store, uninterrupted_metrics
+from tests.launch.sweep_helpers import uninterrupted_metrics
 from tests.slurm.conftest import SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
@@ -21,14 +21,11 @@ RUN = ["debug=fast", "trainer.max_steps=40", "trainer.val_check_interval=10", "t
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_store(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="module")
-def reference(store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
+def reference(tiny_benchmark: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
     """Test metrics of the same run, uninterrupted (in-process: the result does not depend on the launcher)."""
-    return uninterrupted_metrics(tmp_path_factory.mktemp("reference"), *RUN, f"data.path={store}", "logger=none")
+    return uninterrupted_metrics(
+        tmp_path_factory.mktemp("reference"), *RUN, f"data.path={tiny_benchmark}", "logger=none"
+    )
 
 
 def _job_log(root: Path) -> Path | None:
@@ -78,13 +75,13 @@ def _single_run(root: Path) -> mlflow.entities.Run:
 )
 def test_interrupted_job_resumes_to_the_same_result(
     slurm_cluster: SlurmCluster,
-    store: Path,
+    tiny_benchmark: Path,
     reference: dict[str, float],
     tmp_path: Path,
     interrupt: list[str],
     signal_name: str,
 ) -> None:
-    result, log = _interrupted_run(slurm_cluster, tmp_path / "root", store, interrupt)
+    result, log = _interrupted_run(slurm_cluster, tmp_path / "root", tiny_benchmark, interrupt)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:] + slurm_cluster.logs()
     assert f"{signal_name} received: saved" in log and "resuming run" in log, log[-3000:]
     run = _single_run(tmp_path / "root")
@@ -97,9 +94,9 @@ def test_interrupted_job_resumes_to_the_same_result(
 
 
 @pytest.mark.timeout(600)
-def test_requeue_limit_ends_the_run_failed(slurm_cluster: SlurmCluster, store: Path, tmp_path: Path) -> None:
+def test_requeue_limit_ends_the_run_failed(slurm_cluster: SlurmCluster, tiny_benchmark: Path, tmp_path: Path) -> None:
     result, log = _interrupted_run(
-        slurm_cluster, tmp_path / "root", store, ["scancel", "--signal=USR2"], "cluster.max_requeues=0"
+        slurm_cluster, tmp_path / "root", tiny_benchmark, ["scancel", "--signal=USR2"], "cluster.max_requeues=0"
     )
     assert result.returncode != 0
     run = _single_run(tmp_path / "root")

@@ -14,17 +14,12 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.launch.sweep_helpers import SHORT_JOB, aqnet_train, assert_complete, sweep_runs, tiny_store
+from tests.launch.sweep_helpers import SHORT_JOB, aqnet_train, assert_complete, sweep_runs
 from tests.slurm.conftest import SlurmCluster
 from tests.slurm.server_helpers import TrackingServer
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration, pytest.mark.soak]
 JOBS = 16
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_store(tmp_path_factory.mktemp("data"))
 
 
 def _sweep(cluster: SlurmCluster, store: Path, root: Path, *extra: str, env: dict[str, str] | None = None) -> float:
@@ -64,18 +59,20 @@ def _assert_once(uri: str) -> None:
 
 @pytest.mark.timeout(3600)
 def test_sixteen_jobs_into_the_tracking_server(
-    slurm_cluster: SlurmCluster, store: Path, logged_in: TrackingServer, tmp_path: Path
+    slurm_cluster: SlurmCluster, tiny_benchmark: Path, logged_in: TrackingServer, tmp_path: Path
 ) -> None:
     """The jobs inherit the credentials from the submitting environment."""
     uri = logged_in.uri
-    wall = _sweep(slurm_cluster, store, tmp_path / "root", f"logger.tracking_uri={uri}")
+    wall = _sweep(slurm_cluster, tiny_benchmark, tmp_path / "root", f"logger.tracking_uri={uri}")
     _assert_once(uri)
     print(f"\nsoak: {JOBS} SLURM jobs into the tracking server in {wall:.0f} s; nothing lost or duplicated")
 
 
 @pytest.mark.timeout(3600)
-def test_sixteen_jobs_into_sqlite_on_local_disk(slurm_cluster: SlurmCluster, store: Path, tmp_path: Path) -> None:
+def test_sixteen_jobs_into_sqlite_on_local_disk(
+    slurm_cluster: SlurmCluster, tiny_benchmark: Path, tmp_path: Path
+) -> None:
     root = tmp_path / "root"
-    wall = _sweep(slurm_cluster, store, root)
+    wall = _sweep(slurm_cluster, tiny_benchmark, root)
     _assert_once(f"sqlite:///{root / 'mlflow.db'}")
     print(f"\nsoak: {JOBS} SLURM jobs into sqlite on local disk in {wall:.0f} s; nothing lost or duplicated")

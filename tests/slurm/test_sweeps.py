@@ -12,17 +12,12 @@ import mlflow
 import pytest
 
 from tests.cli.conftest import BIN
-from tests.launch.sweep_helpers import SHORT_JOB, aqnet_train, assert_complete, sweep_runs, tiny_store
+from tests.launch.sweep_helpers import SHORT_JOB, aqnet_train, assert_complete, sweep_runs
 from tests.slurm.conftest import REPO, SlurmCluster
 from tests.slurm.server_helpers import TrackingServer
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 FROM_THE_FILE = {"MLFLOW_TRACKING_USERNAME": "", "MLFLOW_TRACKING_PASSWORD": ""}  # not this process's credentials
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_store(tmp_path_factory.mktemp("data"))
 
 
 def _slurm_args(cluster: SlurmCluster, cpus: int = 1) -> list[str]:
@@ -33,7 +28,7 @@ def _slurm_args(cluster: SlurmCluster, cpus: int = 1) -> list[str]:
 
 @pytest.mark.timeout(900)
 def test_sweep_is_one_job_array_logging_into_a_server(
-    slurm_cluster: SlurmCluster, store: Path, logged_in: TrackingServer, tmp_path: Path
+    slurm_cluster: SlurmCluster, tiny_benchmark: Path, logged_in: TrackingServer, tmp_path: Path
 ) -> None:
     """2 biases × 3 seeds: six concurrent SLURM array tasks into one authenticated MLflow server; nothing lost. The
     jobs read the credentials from the server's file; under umask 027 nothing they write is open to others."""
@@ -46,7 +41,7 @@ def test_sweep_is_one_job_array_logging_into_a_server(
             *_slurm_args(slurm_cluster),
             "physics_bias=none,topoflow",
             "seed=0,1,2",
-            f"data.path={store}",
+            f"data.path={tiny_benchmark}",
             f"logger.tracking_uri={tracking_server.uri}",
             "logger.experiment_name=array",
             *SHORT_JOB,
@@ -71,11 +66,13 @@ def test_sweep_is_one_job_array_logging_into_a_server(
 
 
 @pytest.mark.timeout(600)
-def test_a_single_job_goes_to_slurm_without_multirun(slurm_cluster: SlurmCluster, store: Path, tmp_path: Path) -> None:
+def test_a_single_job_goes_to_slurm_without_multirun(
+    slurm_cluster: SlurmCluster, tiny_benchmark: Path, tmp_path: Path
+) -> None:
     """... and sizes its threads from its allocation: 3 CPUs, 1 data worker -> 2 intra-op threads (read in the job)."""
     root = tmp_path / "root"
     slurm = [*_slurm_args(slurm_cluster, cpus=3), "data.num_workers=1"]
-    result = aqnet_train(root, *slurm, "seed=3", f"data.path={store}", *SHORT_JOB)
+    result = aqnet_train(root, *slurm, "seed=3", f"data.path={tiny_benchmark}", *SHORT_JOB)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     uri = f"sqlite:///{root / 'mlflow.db'}"
     parent, (child,) = sweep_runs(uri, "quickstart")
@@ -88,12 +85,12 @@ def test_a_single_job_goes_to_slurm_without_multirun(slurm_cluster: SlurmCluster
 
 
 @pytest.mark.timeout(600)
-def test_non_blocking_submission(slurm_cluster: SlurmCluster, store: Path, tmp_path: Path) -> None:
+def test_non_blocking_submission(slurm_cluster: SlurmCluster, tiny_benchmark: Path, tmp_path: Path) -> None:
     """submit_sweep.sh returns at once with the sweep id; the launcher waits inside SLURM; the sweep completes."""
     root = tmp_path / "root"
     env = {**os.environ, "AQNET_ROOT": str(root), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("AQNET_SUBMIT_TIME", None)
-    command = ["aqnet-train", "-m", *_slurm_args(slurm_cluster), "seed=0", f"data.path={store}", *SHORT_JOB]
+    command = ["aqnet-train", "-m", *_slurm_args(slurm_cluster), "seed=0", f"data.path={tiny_benchmark}", *SHORT_JOB]
     started = time.monotonic()
     submitted = subprocess.run(
         ["bash", str(REPO / "launchers" / "slurm" / "submit_sweep.sh"), "-p", slurm_cluster.partition, "--", *command],
@@ -109,7 +106,7 @@ def test_non_blocking_submission(slurm_cluster: SlurmCluster, store: Path, tmp_p
     uri = f"sqlite:///{root / 'mlflow.db'}"
     deadline = time.monotonic() + 420
     while time.monotonic() < deadline:
-        if (root / "sweeps" / sweep_id / "mlflow_parent_run_id").exists():  # the store exists and is migrated
+        if (root / "sweeps" / sweep_id / "mlflow_parent_run_id").exists():  # the tiny_benchmark exists and is migrated
             client = mlflow.MlflowClient(uri)
             experiments = [e.experiment_id for e in client.search_experiments()]
             runs = client.search_runs(experiments, filter_string=f"tags.sweep_id = '{sweep_id}'") if experiments else []

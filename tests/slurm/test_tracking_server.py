@@ -15,18 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import BIN, script
-from tests.launch.sweep_helpers import SHORT_JOB, aqnet_train, sweep_runs, tiny_store
+from tests.launch.sweep_helpers import SHORT_JOB, aqnet_train, sweep_runs
 from tests.slurm.conftest import SlurmCluster
 from tests.slurm.server_helpers import SERVER, TrackingServer, free_port, start_server
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 MLFLOW = str(BIN / "mlflow")
 NO_CREDENTIALS = {"MLFLOW_TRACKING_USERNAME": "", "MLFLOW_TRACKING_PASSWORD": "", "AQNET_MLFLOW_CREDENTIALS": "/none"}
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_store(tmp_path_factory.mktemp("data"))
 
 
 def _post(uri: str, body: dict, auth: tuple[str, str] | None = None) -> int:
@@ -96,7 +91,7 @@ def test_off_loopback_the_server_authenticates_unless_insecure(tmp_path: Path) -
 
 @pytest.mark.timeout(900)
 def test_server_restart_mid_sweep_loses_nothing(
-    slurm_cluster: SlurmCluster, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    slurm_cluster: SlurmCluster, tiny_benchmark: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Stopped while two SLURM jobs log, started again 10 s later: the jobs' requests retry (MLflow's backoff), both
     finish, and every train/loss step is there once."""
@@ -111,7 +106,7 @@ def test_server_restart_mid_sweep_loses_nothing(
         "cluster.timeout_min=10",
         "cluster.cpus_per_task=1",
         "seed=0,1",
-        f"data.path={store}",
+        f"data.path={tiny_benchmark}",
         f"logger.tracking_uri={server.uri}",
         "logger.experiment_name=restart",
         *SHORT_JOB,

@@ -17,21 +17,16 @@ import mlflow
 import pytest
 
 from tests.cli.conftest import script
-from tests.launch.sweep_helpers import aqnet_train, tiny_store, uninterrupted_metrics
+from tests.launch.sweep_helpers import aqnet_train, uninterrupted_metrics
 
 pytestmark = pytest.mark.integration
 RUN = ["debug=fast", "trainer.max_steps=24", "trainer.val_check_interval=8", "trainer.log_every_n_steps=1"]
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_store(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="module")
-def reference(store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
+def reference(tiny_benchmark: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
     """Test metrics of the same run, uninterrupted (shared by both interruption points)."""
-    return uninterrupted_metrics(tmp_path_factory.mktemp("reference"), *RUN, f"data.path={store}")
+    return uninterrupted_metrics(tmp_path_factory.mktemp("reference"), *RUN, f"data.path={tiny_benchmark}")
 
 
 def _interrupt_at(root: Path, store: Path, step: int, submit_time: str) -> None:
@@ -64,11 +59,11 @@ def _interrupt_at(root: Path, store: Path, step: int, submit_time: str) -> None:
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("interrupt", [8, 11], ids=["right-after-a-validation", "mid-interval"])
 def test_resumed_run_matches_an_uninterrupted_one(
-    tmp_path: Path, store: Path, reference: dict[str, float], interrupt: int
+    tmp_path: Path, tiny_benchmark: Path, reference: dict[str, float], interrupt: int
 ) -> None:
     submit_time = "20260101T000000000000Z"
-    _interrupt_at(tmp_path / "b", store, interrupt, submit_time)
-    resumed = aqnet_train(tmp_path / "b", *RUN, f"data.path={store}", env={"AQNET_SUBMIT_TIME": submit_time})
+    _interrupt_at(tmp_path / "b", tiny_benchmark, interrupt, submit_time)
+    resumed = aqnet_train(tmp_path / "b", *RUN, f"data.path={tiny_benchmark}", env={"AQNET_SUBMIT_TIME": submit_time})
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert f"resuming run {submit_time} from" in resumed.stdout
     run_dir = tmp_path / "b" / "runs" / submit_time
