@@ -3,6 +3,7 @@
 aqnet-data synth --size tiny|small|full [--out PATH] [--seed N] [--box LAT0 LAT1 LON0 LON1] [--blocking off|on|strong]
 aqnet-data inspect STORE [--climate]
 aqnet-data compare-variants STORE_A STORE_B [--variable pm25]
+aqnet-data stations BENCHMARK --to STORE [--noise 0.1] [--seed N] [--overwrite]
 aqnet-data convert SOURCE... --to STORE [--grid G] [--box LAT0 LAT1 LON0 LON1] [--years Y ...] [--step 3h]
                    [--elevation pvlib|FILE] [--population FILE] [--stations-table FILE] [--overwrite] [--time-chunk N]
 """
@@ -59,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     variants.add_argument("store_a", type=Path, metavar="STORE_A", help="e.g. the blocking=on store")
     variants.add_argument("store_b", type=Path, metavar="STORE_B", help="e.g. the blocking=off store")
     variants.add_argument("--variable", default="pm25", help="variable to compare (default pm25)")
+    stations = commands.add_parser(
+        "stations", help="virtual stations at the benchmark's cities, as a station store (docs/data.md)"
+    )
+    stations.add_argument("benchmark", type=Path, metavar="BENCHMARK", help="a store written by `aqnet-data synth`")
+    stations.add_argument("--to", type=Path, required=True, help="the station store to write")
+    stations.add_argument("--noise", type=float, default=0.1, help="σ of the lognormal representativeness error")
+    stations.add_argument("--seed", type=int, default=0, help="seed of that error (default 0)")
+    stations.add_argument("--overwrite", action="store_true", help="replace an existing aqnet store at --to")
     _convert_parser(commands)
     return parser
 
@@ -118,6 +127,15 @@ def _compare_variants(args: argparse.Namespace) -> None:
     print(compare_stores(a, b, args.variable).format())
 
 
+def _stations(args: argparse.Namespace) -> None:
+    from aqnet.data.stations import open_station_store
+    from aqnet.data.synthetic.stations import write_virtual_stations
+
+    path = write_virtual_stations(args.benchmark, args.to, args.noise, args.seed, args.overwrite)
+    store = open_station_store(path)
+    print(f"wrote station store {path} ({store.codes.size} stations x {store.times.size} times, noise {args.noise})")
+
+
 def _convert(args: argparse.Namespace) -> None:
     from aqnet.data.convert import convert
 
@@ -145,6 +163,7 @@ def _convert(args: argparse.Namespace) -> None:
 def _main() -> None:
     args = _parser().parse_args()
     commands = {"synth": _synth, "inspect": _inspect, "convert": _convert, "compare-variants": _compare_variants}
+    commands["stations"] = _stations
     commands[args.command](args)
 
 

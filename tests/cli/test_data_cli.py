@@ -90,3 +90,22 @@ def test_climate_of_a_store_without_its_variables_or_seasons(run_cli: Runner, tm
     assert_one_line_error(run_cli("aqnet-data", "inspect", "--climate", str(short)), "summer", "short.zarr")
     no_ozone = make_store(tmp_path / "no_o3.zarr", variables=("pm25", "no2", "u", "v"))
     assert_one_line_error(run_cli("aqnet-data", "inspect", "--climate", str(no_ozone)), "o3", "no_o3.zarr")
+
+
+def test_stations_of_the_benchmark_as_a_user_writes_them(run_cli: Runner, tiny_benchmark: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stations.zarr"
+    made = run_cli("aqnet-data", "stations", str(tiny_benchmark), "--to", str(out), "--noise", "0.1")
+    assert made.returncode == 0, made.stderr
+    assert f"wrote station store {out}" in made.stdout and "stations x 1440 times" in made.stdout
+    assert xr.open_zarr(out, consolidated=False).attrs["aqnet_store"] == "stations"
+    before = snapshot(out)
+    assert_one_line_error(run_cli("aqnet-data", "stations", str(tiny_benchmark), "--to", str(out)), "--overwrite")
+    assert_one_line_error(
+        run_cli("aqnet-data", "stations", str(tmp_path / "none.zarr"), "--to", str(tmp_path / "s.zarr")),
+        "none.zarr is not an aqnet benchmark store",
+    )
+    assert_one_line_error(
+        run_cli("aqnet-data", "stations", str(tiny_benchmark), "--to", str(tmp_path / "s.zarr"), "--noise", "-1"),
+        "--noise -1.0",
+    )
+    assert snapshot(out) == before and not (tmp_path / "s.zarr").exists()
