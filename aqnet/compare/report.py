@@ -45,7 +45,7 @@ def summary_wide(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def comparison_view(comp: pd.DataFrame) -> pd.DataFrame:
-    """The comparisons as display strings: seed-level Δ, CI, adjusted p; case-level Δ MSE, CI, adjusted p's."""
+    """The comparisons as display strings: seed-level Δ, CI, adjusted p; case-level Δ, CI, adjusted p's."""
     rows = []
     for r in comp.to_dict("records"):
         note = "; ".join(str(n) for n in (r.get("note"), r.get("case_note")) if isinstance(n, str) and n)
@@ -60,7 +60,7 @@ def comparison_view(comp: pd.DataFrame) -> pd.DataFrame:
                 "test": r.get("method", ""),
                 "p (adj)": _p(r.get("p_seed_adj")),
                 "cases": "–" if pd.isna(r.get("n_cases")) else str(int(r["n_cases"])),
-                "Δ case MSE": _num(r.get("case_diff")),
+                "Δ cases": _num(r.get("case_diff")),
                 "bootstrap CI": f"[{_num(r.get('boot_low'))}, {_num(r.get('boot_high'))}]",
                 "p boot (adj)": _p(r.get("p_boot_adj")),
                 "p DM (adj)": _p(r.get("p_dm_adj")),
@@ -75,7 +75,9 @@ def correction_line(method: str, n_tests: int) -> str:
         f"p-values adjusted with {CORRECTIONS[method]} across the {n_tests} pollutant × lead tests of each "
         "comparison (each test type separately); Δ = group − reference (negative = lower); better: the arm whose "
         "seed mean is better by the metric's direction (higher for skill, CSI, POD, ETS, correlations; closer to 0 "
-        "for biases; lower for errors); Δ case MSE < 0 favours the group"
+        "for biases; lower for errors); Δ cases: the mean group − reference difference of the per-case series (the "
+        "per-case MSE of an RMSE: < 0 favours the group; per-case values of CSI or another ratio score: read in its "
+        "direction)"
     )
 
 
