@@ -162,8 +162,13 @@ def _convert(args: argparse.Namespace) -> None:
 
 def _main() -> None:
     args = _parser().parse_args()
-    commands = {"synth": _synth, "inspect": _inspect, "convert": _convert, "compare-variants": _compare_variants}
-    commands["stations"] = _stations
+    commands = {
+        "synth": _synth,
+        "inspect": _inspect,
+        "convert": _convert,
+        "compare-variants": _compare_variants,
+        "stations": _stations,
+    }
     commands[args.command](args)
 
 

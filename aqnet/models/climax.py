@@ -254,16 +254,16 @@ class Forecaster(nn.Module):
         if self.wind_scan is not None:  # tokens and their fields travel together into scan order, and back
             order = self.wind_scan.order(self.patch_means(inputs, "u"), self.patch_means(inputs, "v"))
             x, fields = self.wind_scan.permute(x, order, fields)
-        layers = [x] if every_layer else []
+        layers = [x]
         for i, block in enumerate(self.blocks):
             bias = self.physics_bias if fields is not None and i in self.bias_blocks else None
             if self.checkpoint_blocks and torch.is_grad_enabled():
                 x = checkpoint(block, x, bias, fields, use_reentrant=False)
             else:
                 x = block(x, bias, fields)
-            if every_layer and i < len(self.blocks) - 1:
-                layers.append(x)
-        layers.append(x)
+            layers.append(x)
+        if not every_layer:
+            layers = layers[-1:]
         if order is not None:
             layers = [self.wind_scan.unpermute(layer, order) for layer in layers]
         return layers

@@ -141,13 +141,11 @@ class VariableAggregation(nn.Module):
         q = self._heads(F.linear(query, w_q, b_q))
         k = self._heads(F.linear(tokens, w_k, b_k))
         v = self._heads(F.linear(tokens, w_v, b_v))
-        if visible is None:
-            out = F.scaled_dot_product_attention(q, k, v)  # [N, heads, Q, d]
-            return self.out_proj(out.transpose(1, 2).flatten(2))
-        empty = ~visible.any(dim=1)  # attend to all there (no NaN), then drop the result
-        allowed = (visible | empty[:, None])[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
-        return self.out_proj(out.transpose(1, 2).flatten(2)).masked_fill(empty[:, None, None], 0.0)
+        empty = None if visible is None else ~visible.any(dim=1)  # attend to all there (no NaN), drop the result
+        allowed = None if visible is None else (visible | empty[:, None])[:, None, None, :]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # [N, heads, Q, d]
+        out = self.out_proj(out.transpose(1, 2).flatten(2))
+        return out if empty is None else out.masked_fill(empty[:, None, None], 0.0)
 
     def _heads(self, x: Tensor) -> Tensor:
         n, s, _ = x.shape

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from aqnet.errors import ConfigError
+from aqnet.models.config import require
 
 UNITS = ("variable_patch", "patch")
 
@@ -39,10 +40,6 @@ class MaskSpec:
     group_mask_prob: float = 0.0  # per sample: hide one whole group (chosen uniformly) on top of the mask
 
     def __post_init__(self) -> None:
-        def require(ok: bool, message: str) -> None:
-            if not ok:
-                raise ConfigError(message)
-
         require(self.unit in UNITS, f"task.unit={self.unit!r} must be one of {list(UNITS)}")
         require(0.0 < self.mask_ratio < 1.0, f"task.mask_ratio={self.mask_ratio} must be within (0, 1)")
         require(

@@ -9,7 +9,6 @@ the point modality of masked pretraining read virtual and real networks alike.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import xarray as xr
 
 from aqnet.data.convert.writer import station_dataset, write_store
 from aqnet.data.stations import STATION_KIND
+from aqnet.data.store import open_dataset
 from aqnet.data.synthetic.cities import CITIES
 from aqnet.data.synthetic.writer import benchmark_attrs
 from aqnet.errors import DataError
@@ -36,14 +36,13 @@ def write_virtual_stations(
     attrs = benchmark_attrs(benchmark) if benchmark.exists() else None
     if attrs is None:
         raise DataError(f"{benchmark} is not an aqnet benchmark store; generate one with `aqnet-data synth`")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = xr.open_zarr(benchmark, consolidated=None)
+    ds, _ = open_dataset(benchmark)
     rows, cols, names = _city_cells(ds)
+    at_stations = {"lat": ("station", rows), "lon": ("station", cols)}  # pointwise: only these cells are read
     rng = np.random.default_rng(seed)
     values, value_attrs = {}, {}
     for name in (p for p in POLLUTANTS if p in ds.data_vars):
-        cells = ds[name].values[:, rows, cols].astype(np.float64)  # [time, station], µg m-3
+        cells = ds[name].isel(at_stations).transpose("time", "station").values.astype(np.float64)  # µg m-3
         error = np.exp(noise * rng.standard_normal(cells.shape) - noise**2 / 2)
         values[name] = (cells * error).astype(np.float32)
         value_attrs[name] = {
